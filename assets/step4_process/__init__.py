@@ -1,0 +1,7 @@
+"""Step 4 — process the data: canonical clean tables, the quarantine, SLA records, KPI facts."""
+
+from assets.step4_process.clean_assets import clean_assets
+from assets.step4_process.kpi_facts import kpi_daily
+from assets.step4_process.sla_records import sla_records
+
+assets = [*clean_assets, sla_records, kpi_daily]

@@ -1,0 +1,237 @@
+"""Cleaning SQL generated from the entity specs, run inside DuckDB per day range.
+
+Every raw row of the range ends in exactly one place: the clean table (the latest version of
+each key) or the entity's quarantine with a reason code and a detail naming the field and the
+value. Names pasted into the SQL come from entities.py and the raw table's own catalogue
+(quoted); values, formats, timezones and vocabularies are bound as parameters or loaded into a
+temporary mapping table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+
+from assets.step4_process.entities import EntitySpec, Field
+from quality.schemas import CLEAN_TABLES, QUARANTINE
+from resources.config_models import SourceConfig
+from resources.warehouse import scalar
+
+REASONS: dict[str, str] = {
+    "MISSING_KEY": "The row has no key (ticket number), so it cannot be tracked.",
+    "MISSING_REQUIRED": "A required field (e.g. opened_at, priority) is empty.",
+    "UNPARSEABLE_TIMESTAMP": "A timestamp does not match the source's timestamp_format.",
+    "UNPARSEABLE_NUMBER": "A number field holds text that is not a number.",
+    "UNKNOWN_CODE": "A code (priority, state, type...) is not in the source's mapping.",
+    "INVALID_VALUE": "A number is outside its valid range (e.g. a score of 7 on 1-5).",
+    "FUTURE_TIMESTAMP": "A timestamp lies after the moment the row was loaded.",
+    "IMPLAUSIBLE_TIMESTAMP": "A timestamp lies before 1990.",
+    "RESOLVED_BEFORE_OPENED": "resolved_at is earlier than opened_at.",
+    "ACKNOWLEDGED_BEFORE_OPENED": "acknowledged_at is earlier than opened_at.",
+    "CLOSED_BEFORE_RESOLVED": "closed_at is earlier than resolved_at.",
+    "END_BEFORE_START": "A change or outage ends before it starts.",
+    "RESPONDED_BEFORE_SENT": "A survey answer is dated before the survey was sent.",
+    "DUPLICATE_EXACT": "An identical copy of another row with the same key.",
+    "DUPLICATE_SUPERSEDED": "An older version of a key whose newer version was kept.",
+}
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _raw(field: Field, present: set[str]) -> str:
+    if field.raw not in present:
+        return "CAST(NULL AS VARCHAR)"
+    return f"nullif(trim(CAST(r.{quote(field.raw)} AS VARCHAR)), '')"
+
+
+def _parsed(field: Field, index: int, raw: str) -> str:
+    if field.kind == "timestamp":
+        return f"timezone('UTC', timezone($tz, try_strptime({raw}, $fmt)))"
+    if field.kind in ("integer", "number"):
+        cast = "BIGINT" if field.kind == "integer" else "DOUBLE"
+        value = f"try_cast({raw} AS {cast})"
+        if field.scale != 1.0:
+            value = f"({value} * {float(field.scale)!r})"
+        return f"coalesce({value}, {field.default})" if field.default else value
+    if field.kind == "code":
+        value = f"m{index}.canonical"
+        return f"CAST({value} AS {field.sql_type})" if field.sql_type else value
+    return raw
+
+
+def _rules(spec: EntitySpec) -> list[tuple[str, str, str]]:
+    """(reason code, condition, detail expression) in the order they are tested."""
+    key = spec.key
+    rules = [("MISSING_KEY", f"{key.name} IS NULL",
+              f"'key field {key.raw} is empty'")]
+    for f in spec.fields:
+        raw = f"{f.name}__raw"
+        shown = f"coalesce(to_json({raw}), 'null')"
+        if f.kind == "timestamp":
+            rules.append(("UNPARSEABLE_TIMESTAMP", f"{raw} IS NOT NULL AND {f.name} IS NULL",
+                          f"format('{f.raw} {{}} is not a timestamp in the format {{}}', "
+                          f"{shown}, $fmt)"))
+        if f.kind in ("integer", "number"):
+            rules.append(("UNPARSEABLE_NUMBER",
+                          f"{raw} IS NOT NULL AND try_cast({raw} AS DOUBLE) IS NULL",
+                          f"format('{f.raw} {{}} is not a number', {shown})"))
+    for f in spec.fields:
+        if f.required:
+            rules.append(("MISSING_REQUIRED", f"{f.name}__raw IS NULL",
+                          f"'required field {f.raw} is empty'"))
+    for f in spec.fields:
+        if f.kind == "code":
+            rules.append(("UNKNOWN_CODE", f"{f.name}__raw IS NOT NULL AND {f.name} IS NULL",
+                          f"format('{f.raw} {{}} is not in mapping {f.mapping} of source {{}} "
+                          f"(config/sources.yaml)', to_json({f.name}__raw), _source)"))
+        if f.valid_range:
+            lo, hi = f.valid_range
+            rules.append(("INVALID_VALUE", f"{f.name} < {lo!r} OR {f.name} > {hi!r}",
+                          f"format('{f.raw} {{}} is outside {lo:g}..{hi:g}', {f.name})"))
+    for f in spec.fields:
+        if f.kind == "timestamp" and not f.planned:
+            rules.append(("FUTURE_TIMESTAMP", f"{f.name} > _loaded_at",
+                          f"format('{f.raw} {{}} is after the load time {{}}', "
+                          f"{f.name}, _loaded_at)"))
+        if f.kind == "timestamp":
+            rules.append(("IMPLAUSIBLE_TIMESTAMP", f"{f.name} < TIMESTAMP '1990-01-01'",
+                          f"format('{f.raw} {{}} is before 1990', {f.name})"))
+    for o in spec.order:
+        rules.append((o.code, f"{o.later} < {o.earlier}",
+                      f"format('{o.later} {{}} is before {o.earlier} {{}}', "
+                      f"{o.later}, {o.earlier})"))
+    return rules
+
+
+def judged_sql(spec: EntitySpec, present: set[str]) -> str:
+    """Typed rows of one source and day range, each with its first failing rule (or NULL)."""
+    source_cols = sorted(c for c in present if not c.startswith("_"))
+    selects = ["r._source", "r._partition", "r._row", "r._loaded_at",
+               "CAST(to_json(r) AS VARCHAR) AS raw_row",
+               "md5(CAST(ROW(" + ", ".join(f"r.{quote(c)}" for c in source_cols)
+               + ") AS VARCHAR)) AS content_hash"]
+    joins = []
+    for i, f in enumerate(spec.fields):
+        raw = _raw(f, present)
+        selects.append(f"{raw} AS {f.name}__raw")
+        selects.append(f"{_parsed(f, i, raw)} AS {f.name}")
+        if f.kind == "code":
+            joins.append(f"LEFT JOIN _mappings m{i} ON m{i}.source = r._source "
+                         f"AND m{i}.mapping = '{f.mapping}' AND m{i}.code = {raw}")
+    rules = _rules(spec)
+    reason = "CASE " + " ".join(f"WHEN {c} THEN '{code}'" for code, c, _ in rules) + " END"
+    detail = "CASE " + " ".join(f"WHEN {c} THEN {d}" for _, c, d in rules) + " END"
+    derived = "".join(f", {expr} AS {name}" for name, expr in spec.derived.items())
+    return f"""
+WITH typed AS (
+  SELECT {', '.join(selects)}
+  FROM raw.{spec.entity} r {' '.join(joins)}
+  WHERE r._partition >= $start AND r._partition < $end AND r._source = $source)
+SELECT *{derived}, {reason} AS reason_code, {detail} AS detail FROM typed"""
+
+
+def load_mappings(con: duckdb.DuckDBPyConnection, sources: list[SourceConfig]) -> None:
+    """The vocabularies of every source as one temporary table (source, mapping, code, canonical)."""
+    con.execute("CREATE OR REPLACE TEMP TABLE _mappings "
+                "(source VARCHAR, mapping VARCHAR, code VARCHAR, canonical VARCHAR)")
+    rows = [(s.name, mapping, code.strip(), canonical)
+            for s in sources for mapping, codes in s.mappings.items()
+            for code, canonical in codes.items()]
+    if rows:
+        con.executemany("INSERT INTO _mappings VALUES (?, ?, ?, ?)", rows)
+
+
+def clean_range(
+    con: duckdb.DuckDBPyConnection,
+    spec: EntitySpec,
+    sources: list[SourceConfig],
+    start: dt.date,
+    end: dt.date,
+) -> dict[str, int]:
+    """Replace clean rows and quarantine of [start, end) from raw. Caller owns the transaction."""
+    entity = spec.entity
+    present = {r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = 'raw' AND table_name = ?", [entity]).fetchall()}
+    for table in (entity, f"{entity}_quarantine"):
+        con.execute(f"DELETE FROM clean.{table} WHERE _partition >= ? AND _partition < ?",
+                    [start, end])
+    if not present:
+        return {"clean": 0, "quarantined": 0}
+    load_mappings(con, sources)
+    seen = [r[0] for r in con.execute(
+        f"SELECT DISTINCT _source FROM raw.{entity} WHERE _partition >= ? AND _partition < ?",
+        [start, end]).fetchall()]
+    by_name = {s.name: s for s in sources}
+    unknown = [s for s in seen if s not in by_name]
+    if unknown:
+        raise ValueError(f"raw.{entity} holds rows of sources {unknown} that config/sources.yaml "
+                         "no longer defines; restore them or delete those raw partitions")
+    key = spec.key.name
+    order = f"{spec.updated} DESC NULLS LAST, " if spec.updated else ""
+    columns = ", ".join(CLEAN_TABLES[entity].columns)
+    quarantine_cols = ", ".join(QUARANTINE.columns)
+    for name in seen:
+        source = by_name[name]
+        params = {"start": start, "end": end, "source": name, "tz": source.timezone,
+                  "fmt": source.timestamp_format}
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _judged AS {judged_sql(spec, present)}",
+                    params)
+        con.execute(f"""
+CREATE OR REPLACE TEMP TABLE _ranked AS
+SELECT *, row_number() OVER w AS rn, first_value(content_hash) OVER w AS kept_hash,
+       first_value(_row) OVER w AS kept_row, first_value(_partition) OVER w AS kept_partition
+FROM _judged WHERE reason_code IS NULL
+WINDOW w AS (PARTITION BY {key} ORDER BY {order}_partition DESC, _row DESC)""")
+        con.execute(f"INSERT INTO clean.{entity} ({columns}) "
+                    f"SELECT {columns} FROM _ranked WHERE rn = 1")
+        con.execute(f"""
+INSERT INTO clean.{entity}_quarantine ({quarantine_cols})
+SELECT '{entity}', reason_code, detail, {key}__raw, raw_row, _source, _partition, _row, _loaded_at
+FROM _judged WHERE reason_code IS NOT NULL
+UNION ALL
+SELECT '{entity}',
+       CASE WHEN content_hash = kept_hash THEN 'DUPLICATE_EXACT' ELSE 'DUPLICATE_SUPERSEDED' END,
+       CASE WHEN content_hash = kept_hash
+            THEN format('identical to row {{}} of {{}}, which was kept', kept_row, kept_partition)
+            ELSE format('older version of {key} {{}}; row {{}} of {{}} is newer and was kept',
+                        {key}, kept_row, kept_partition) END,
+       {key}__raw, raw_row, _source, _partition, _row, _loaded_at
+FROM _ranked WHERE rn > 1""")
+    counts = {}
+    for label, table in (("clean", entity), ("quarantined", f"{entity}_quarantine")):
+        counts[label] = int(scalar(con, f"SELECT count(*) FROM clean.{table} "
+                                   "WHERE _partition >= ? AND _partition < ?", [start, end]))
+    return counts
+
+
+def reconciliation(
+    con: duckdb.DuckDBPyConnection, entity: str, start: dt.date, end: dt.date
+) -> list[tuple[dt.date, int, int, int]]:
+    """Days where raw rows != clean rows + quarantined rows: (day, raw, clean, quarantined)."""
+    return con.execute(f"""
+WITH raw AS (SELECT _partition, count(*) n FROM raw.{entity}
+             WHERE _partition >= $start AND _partition < $end GROUP BY ALL),
+     cln AS (SELECT _partition, count(*) n FROM clean.{entity}
+             WHERE _partition >= $start AND _partition < $end GROUP BY ALL),
+     qua AS (SELECT _partition, count(*) n FROM clean.{entity}_quarantine
+             WHERE _partition >= $start AND _partition < $end GROUP BY ALL)
+SELECT coalesce(raw._partition, cln._partition, qua._partition) AS day,
+       coalesce(raw.n, 0), coalesce(cln.n, 0), coalesce(qua.n, 0)
+FROM raw FULL JOIN cln USING (_partition) FULL JOIN qua USING (_partition)
+WHERE coalesce(raw.n, 0) <> coalesce(cln.n, 0) + coalesce(qua.n, 0)
+ORDER BY day""", {"start": start, "end": end}).fetchall()
+
+
+def refresh_quarantine_view(con: duckdb.DuckDBPyConnection) -> None:
+    """clean.quarantine: one view over every entity's quarantine, for people and the CLI."""
+    tables = [r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'clean' "
+        "AND table_type = 'BASE TABLE' AND suffix(table_name, '_quarantine') ORDER BY 1"
+    ).fetchall()]
+    if tables:
+        union = " UNION ALL ".join(f"SELECT * FROM clean.{quote(t)}" for t in tables)
+        con.execute(f"CREATE OR REPLACE VIEW clean.quarantine AS {union}")

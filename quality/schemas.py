@@ -1,0 +1,256 @@
+"""The canonical clean tables: one pandera schema per table is the whole contract.
+
+Each column carries its DuckDB type in `metadata`, so the same object creates the warehouse
+table (`ddl`), validates every partition written to it (asset checks) and gives the Dagster UI
+its column schema. Change a table here and all three follow.
+"""
+
+from __future__ import annotations
+
+import pandera.pandas as pa
+
+_PANDAS_DTYPE = {
+    "VARCHAR": "str",
+    "TIMESTAMP": "datetime64[ns]",
+    "DATE": "datetime64[ns]",
+    "DOUBLE": "float64",
+    "BIGINT": "Int64",
+    "INTEGER": "Int32",
+    "SMALLINT": "Int16",
+    "BOOLEAN": "boolean",
+}
+
+
+def col(
+    sql_type: str,
+    description: str,
+    *,
+    nullable: bool = True,
+    checks: list[pa.Check] | None = None,
+    unique: bool = False,
+) -> pa.Column:
+    return pa.Column(
+        _PANDAS_DTYPE[sql_type],
+        checks=checks,
+        nullable=nullable,
+        unique=unique,
+        coerce=True,
+        description=description,
+        metadata={"sql_type": sql_type},
+    )
+
+
+LINEAGE = {
+    "_source": col("VARCHAR", "Name of the configured source the row came from.", nullable=False),
+    "_partition": col("DATE", "Day partition the row was gathered in (its creation day).",
+                      nullable=False),
+    "_row": col("BIGINT", "Row number in the raw partition load: the way back to the raw row.",
+                nullable=False),
+    "_loaded_at": col("TIMESTAMP", "When step 3 loaded the raw row (UTC).", nullable=False),
+}
+
+NON_NEGATIVE = [pa.Check.ge(0)]
+
+
+def _not_before(later: str, earlier: str) -> pa.Check:
+    """A cross-field rule: `later` is null, `earlier` is null, or later >= earlier."""
+    return pa.Check(
+        lambda df: df[later].isna() | df[earlier].isna() | (df[later] >= df[earlier]),
+        name=f"{later}_not_before_{earlier}",
+        error=f"{later} must not be before {earlier}",
+    )
+
+
+INCIDENTS = pa.DataFrameSchema(
+    {
+        "incident_id": col("VARCHAR", "Ticket number at the source.", nullable=False,
+                           unique=True),
+        "service": col("VARCHAR", "Business service affected."),
+        "ci": col("VARCHAR", "Configuration item affected."),
+        "assignment_group": col("VARCHAR", "Group holding the ticket at its latest version."),
+        "category": col("VARCHAR", "Incident category."),
+        "priority": col("SMALLINT", "Canonical priority 1 (critical) to 5 (planning).",
+                        nullable=False, checks=[pa.Check.isin([1, 2, 3, 4, 5])]),
+        "state": col("VARCHAR", "Canonical state.", nullable=False, checks=[
+            pa.Check.isin(["new", "in_progress", "on_hold", "resolved", "closed"])]),
+        "contact_type": col("VARCHAR", "Channel the incident was reported through."),
+        "opened_at": col("TIMESTAMP", "Opened (UTC).", nullable=False),
+        "acknowledged_at": col("TIMESTAMP", "First acknowledged by support (UTC)."),
+        "resolved_at": col("TIMESTAMP", "Final resolution (UTC); null while open."),
+        "closed_at": col("TIMESTAMP", "Closed (UTC)."),
+        "updated_at": col("TIMESTAMP", "Last update at the source (UTC)."),
+        "on_hold_minutes": col("DOUBLE", "Minutes spent on hold (excluded from MTTR).",
+                               nullable=False, checks=NON_NEGATIVE),
+        "reassignment_count": col("INTEGER", "Times the ticket moved between groups.",
+                                  nullable=False, checks=NON_NEGATIVE),
+        "reopen_count": col("INTEGER", "Times the ticket was reopened after resolution.",
+                            nullable=False, checks=NON_NEGATIVE),
+        "problem_id": col("VARCHAR", "Linked problem record, if any."),
+        "caused_by_change": col("VARCHAR", "Change recorded as the cause, if any."),
+        "caller": col("VARCHAR", "Person who reported it."),
+        "assignee": col("VARCHAR", "Person who resolved it."),
+        "short_description": col("VARCHAR", "Free text from the ticket (untrusted)."),
+        "minutes_to_acknowledge": col("DOUBLE", "acknowledged_at - opened_at in minutes.",
+                                      checks=NON_NEGATIVE),
+        "minutes_to_resolve": col("DOUBLE", "resolved_at - opened_at - on_hold, in minutes.",
+                                  checks=NON_NEGATIVE),
+        **LINEAGE,
+    },
+    checks=[_not_before("resolved_at", "opened_at"), _not_before("acknowledged_at", "opened_at"),
+            _not_before("closed_at", "resolved_at")],
+    name="clean.incidents",
+    description="One row per incident, latest version.",
+)
+
+CHANGES = pa.DataFrameSchema(
+    {
+        "change_id": col("VARCHAR", "Change number at the source.", nullable=False, unique=True),
+        "service": col("VARCHAR", "Business service changed."),
+        "ci": col("VARCHAR", "Configuration item changed."),
+        "assignment_group": col("VARCHAR", "Implementing group."),
+        "change_type": col("VARCHAR", "normal, standard or emergency.", nullable=False,
+                           checks=[pa.Check.isin(["normal", "standard", "emergency"])]),
+        "state": col("VARCHAR", "Canonical change state.", nullable=False),
+        "outcome": col("VARCHAR", "successful, successful_with_issues or failed; null if open.",
+                       checks=[pa.Check.isin(["successful", "successful_with_issues", "failed"])]),
+        "created_at": col("TIMESTAMP", "Created (UTC).", nullable=False),
+        "start_at": col("TIMESTAMP", "Implementation start (UTC)."),
+        "end_at": col("TIMESTAMP", "Implementation end (UTC)."),
+        "updated_at": col("TIMESTAMP", "Last update at the source (UTC)."),
+        "short_description": col("VARCHAR", "Free text from the ticket (untrusted)."),
+        **LINEAGE,
+    },
+    checks=[_not_before("end_at", "start_at")],
+    name="clean.changes",
+    description="One row per change request, latest version.",
+)
+
+PROBLEMS = pa.DataFrameSchema(
+    {
+        "problem_id": col("VARCHAR", "Problem number.", nullable=False, unique=True),
+        "service": col("VARCHAR", "Business service."),
+        "ci": col("VARCHAR", "Configuration item."),
+        "category": col("VARCHAR", "Category of the underlying incidents."),
+        "state": col("VARCHAR", "Canonical problem state.", nullable=False),
+        "opened_at": col("TIMESTAMP", "Opened (UTC).", nullable=False),
+        "resolved_at": col("TIMESTAMP", "Resolved (UTC)."),
+        "updated_at": col("TIMESTAMP", "Last update at the source (UTC)."),
+        "short_description": col("VARCHAR", "Free text (untrusted)."),
+        **LINEAGE,
+    },
+    checks=[_not_before("resolved_at", "opened_at")],
+    name="clean.problems",
+    description="One row per problem record, latest version.",
+)
+
+OUTAGES = pa.DataFrameSchema(
+    {
+        "outage_id": col("VARCHAR", "Outage record id.", nullable=False, unique=True),
+        "service": col("VARCHAR", "Service that was down.", nullable=False),
+        "ci": col("VARCHAR", "Configuration item that failed."),
+        "planned": col("BOOLEAN", "Planned maintenance (true) or unplanned downtime.",
+                       nullable=False),
+        "start_at": col("TIMESTAMP", "Outage start (UTC).", nullable=False),
+        "end_at": col("TIMESTAMP", "Outage end (UTC); null while the outage goes on."),
+        "duration_minutes": col("DOUBLE", "end_at - start_at in minutes (before merging); "
+                                "null while ongoing.", checks=NON_NEGATIVE),
+        "description": col("VARCHAR", "Free text (untrusted)."),
+        **LINEAGE,
+    },
+    checks=[_not_before("end_at", "start_at")],
+    name="clean.outages",
+    description="One row per outage window as recorded; overlaps are merged when measured.",
+)
+
+SURVEYS = pa.DataFrameSchema(
+    {
+        "response_id": col("VARCHAR", "Survey instance id.", nullable=False, unique=True),
+        "incident_id": col("VARCHAR", "Incident the survey was about."),
+        "service": col("VARCHAR", "Service of that incident."),
+        "sent_at": col("TIMESTAMP", "Survey sent (UTC).", nullable=False),
+        "responded_at": col("TIMESTAMP", "Answered (UTC); null when unanswered."),
+        "score": col("SMALLINT", "Satisfaction 1 (very unhappy) to 5 (very happy).",
+                     checks=[pa.Check.isin([1, 2, 3, 4, 5])]),
+        "comment": col("VARCHAR", "Free text (untrusted)."),
+        **LINEAGE,
+    },
+    checks=[_not_before("responded_at", "sent_at")],
+    name="clean.surveys",
+    description="One row per survey sent.",
+)
+
+SLA_RECORDS = pa.DataFrameSchema(
+    {
+        "incident_id": col("VARCHAR", "Incident the SLA applies to.", nullable=False),
+        "sla_type": col("VARCHAR", "response or resolution.", nullable=False,
+                        checks=[pa.Check.isin(["response", "resolution"])]),
+        "service": col("VARCHAR", "Service of the incident."),
+        "priority": col("SMALLINT", "Priority that selected the target.", nullable=False),
+        "target_minutes": col("DOUBLE", "Agreed target.", nullable=False, checks=NON_NEGATIVE),
+        "start_at": col("TIMESTAMP", "SLA clock start (UTC).", nullable=False),
+        "stop_at": col("TIMESTAMP", "SLA clock stop (UTC); null while running."),
+        "elapsed_minutes": col("DOUBLE", "Minutes counted so far (on hold excluded).",
+                               checks=NON_NEGATIVE),
+        "stage": col("VARCHAR", "completed or in_progress.", nullable=False,
+                     checks=[pa.Check.isin(["completed", "in_progress"])]),
+        "breached": col("BOOLEAN", "Elapsed beyond target (final state of the record).",
+                        nullable=False),
+        "_partition": LINEAGE["_partition"],
+    },
+    unique=["incident_id", "sla_type"],
+    name="clean.sla_records",
+    description="One row per incident and SLA type, in its final state.",
+)
+
+KPI_DAILY = pa.DataFrameSchema(
+    {
+        "kpi_id": col("VARCHAR", "KPI id from the catalogue.", nullable=False),
+        "day": col("DATE", "Day the values are attributed to (UTC).", nullable=False),
+        "breakdown": col("VARCHAR", "'all' or the breakdown dimension.", nullable=False),
+        "breakdown_value": col("VARCHAR", "Value of the dimension ('(all)' for the total).",
+                               nullable=False),
+        "numerator": col("DOUBLE", "Sum to divide (counts, minutes, scores).", nullable=False),
+        "denominator": col("DOUBLE", "What it is divided by (1 per day for counts)."),
+        "value": col("DOUBLE", "numerator / denominator; null when the denominator is 0."),
+        "kpi_version": col("VARCHAR", "Content hash of the definition that computed it.",
+                           nullable=False),
+        "_partition": LINEAGE["_partition"],
+    },
+    unique=["kpi_id", "day", "breakdown", "breakdown_value"],
+    name="clean.kpi_daily",
+    description="Daily KPI facts: exact roll-ups are sum(numerator) / sum(denominator).",
+)
+
+QUARANTINE = pa.DataFrameSchema(
+    {
+        "entity": col("VARCHAR", "Raw entity the row came from.", nullable=False),
+        "reason_code": col("VARCHAR", "Why the row was rejected (docs/data-model.md).",
+                           nullable=False),
+        "detail": col("VARCHAR", "What exactly is wrong, naming the field and value.",
+                      nullable=False),
+        "source_key": col("VARCHAR", "The row's key at the source, if it had one."),
+        "raw_row": col("VARCHAR", "The raw row as JSON, unchanged.", nullable=False),
+        **LINEAGE,
+    },
+    name="clean.quarantine",
+    description="Rows rejected by step 4, with the reason; nothing is dropped silently.",
+)
+
+CLEAN_TABLES: dict[str, pa.DataFrameSchema] = {
+    "incidents": INCIDENTS,
+    "changes": CHANGES,
+    "problems": PROBLEMS,
+    "outages": OUTAGES,
+    "surveys": SURVEYS,
+    "sla_records": SLA_RECORDS,
+    "kpi_daily": KPI_DAILY,
+}
+
+
+def ddl(schema_name: str, table: str, schema: pa.DataFrameSchema) -> str:
+    """CREATE TABLE IF NOT EXISTS for a pandera schema (names come from this module only)."""
+    cols = ",\n  ".join(
+        f"{name} {column.metadata['sql_type']}{'' if column.nullable else ' NOT NULL'}"
+        for name, column in schema.columns.items()
+    )
+    return f"CREATE TABLE IF NOT EXISTS {schema_name}.{table} (\n  {cols}\n)"

@@ -1,0 +1,71 @@
+"""The DuckDB warehouse: one file, one schema per step, opened only while a run needs it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+from pydantic import Field
+
+from resources.project import data_dir, project_path
+
+SCHEMAS = ("strategy", "measures", "raw", "clean", "analysis", "present", "improve")
+
+
+def default_warehouse_path() -> Path:
+    """$SEVENSTEP_WAREHOUSE, else data/warehouse.duckdb under the data directory."""
+    configured = os.environ.get("SEVENSTEP_WAREHOUSE")
+    return project_path(configured) if configured else data_dir() / "warehouse.duckdb"
+
+
+class Warehouse(dg.ConfigurableResource):
+    """DuckDB allows one writing process: connections are opened per asset and closed after,
+    never at definition load, so the webserver never holds the file."""
+
+    path: str | None = Field(
+        default=None,
+        description="DuckDB file. Empty: $SEVENSTEP_WAREHOUSE, else data/warehouse.duckdb.",
+    )
+    memory_limit: str | None = Field(
+        default=None, description="DuckDB memory_limit, e.g. '4GB'. Empty: DuckDB's default."
+    )
+    threads: int | None = Field(default=None, description="DuckDB threads. Empty: all cores.")
+
+    def database_path(self) -> Path:
+        return project_path(self.path) if self.path else default_warehouse_path()
+
+    @contextmanager
+    def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        path = self.database_path()
+        if read_only and not path.exists():
+            raise FileNotFoundError(
+                f"warehouse {path} does not exist yet: run `sevenstep demo` or materialize step 3"
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        config: dict[str, str | int] = {}
+        if self.memory_limit:
+            config["memory_limit"] = self.memory_limit
+        if self.threads:
+            config["threads"] = self.threads
+        con = duckdb.connect(str(path), read_only=read_only, config=config)
+        try:
+            if not read_only:
+                for schema in SCHEMAS:
+                    con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            yield con
+        finally:
+            con.close()
+
+
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: object = ()) -> object:
+    """The single value of a one-row query.
+
+    DuckDB 2 refuses further work on a connection whose result was not read to the end, so this
+    reads every row (there is one) rather than fetchone().
+    """
+    rows = con.execute(sql, params).fetchall()
+    return rows[0][0] if rows else None
