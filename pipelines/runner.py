@@ -35,6 +35,7 @@ def run_range(
     resources: dict[str, object] | None = None,
     selection: list[dg.AssetKey] | None = None,
     dagster_instance: dg.DagsterInstance | None = None,
+    log_level: str = "INFO",
 ) -> dg.ExecuteInProcessResult:
     """One run over the days first..last (inclusive): a single-run backfill of that range."""
     from pipelines.definitions import defs
@@ -48,6 +49,7 @@ def run_range(
         resources=resources,
         asset_selection=selection,
         raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
     )
 
 

@@ -19,41 +19,22 @@ import pandas as pd
 
 @dataclass(frozen=True)
 class RawContract:
-    """What a source must deliver for an entity before step 4 may read it."""
+    """What a source must deliver in one raw table before step 4 may read it."""
 
+    table: str
     key: str
     required: tuple[str, ...]
     max_null_key_share: float = 0.10
-
-
-RAW_CONTRACTS: dict[str, RawContract] = {
-    "incidents": RawContract(
-        key="number",
-        required=("number", "opened_at", "priority", "state", "business_service", "cmdb_ci",
-                  "assignment_group", "resolved_at", "sys_updated_on"),
-    ),
-    "changes": RawContract(
-        key="number",
-        required=("number", "type", "state", "close_code", "business_service", "start_date",
-                  "end_date", "sys_created_on", "sys_updated_on"),
-    ),
-    "problems": RawContract(
-        key="number", required=("number", "opened_at", "state", "business_service")
-    ),
-    "outages": RawContract(key="outage_id", required=("outage_id", "service", "begin", "end",
-                                                      "type")),
-    "surveys": RawContract(key="response_id", required=("response_id", "sent_at", "score")),
-}
 
 
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _suite(entity: str, contract: RawContract) -> Any:
+def _suite(contract: RawContract) -> Any:
     import great_expectations as gx
 
-    suite = gx.ExpectationSuite(name=f"raw_{entity}_contract")
+    suite = gx.ExpectationSuite(name=f"raw_{contract.table}_contract")
     for column in contract.required:
         suite.add_expectation(gx.expectations.ExpectColumnToExist(column=column))
     suite.add_expectation(
@@ -77,38 +58,38 @@ def _describe(result: Any, contract: RawContract) -> str:
 
 
 def validate_raw(
-    con: duckdb.DuckDBPyConnection, entity: str, start: dt.date, end: dt.date
+    con: duckdb.DuckDBPyConnection, contract: RawContract, start: dt.date, end: dt.date
 ) -> tuple[bool, dict[str, Any]]:
-    """Run the entity's contract over raw rows of partitions [start, end)."""
+    """Run the contract over raw rows of partitions [start, end)."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     import great_expectations as gx
 
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
-    contract = RAW_CONTRACTS[entity]
     present = {r[0] for r in con.execute(
         "SELECT column_name FROM information_schema.columns "
-        "WHERE table_schema = 'raw' AND table_name = ?", [entity]).fetchall()}
+        "WHERE table_schema = 'raw' AND table_name = ?", [contract.table]).fetchall()}
     columns = [c for c in contract.required if c in present]
     select = ", ".join(
         f"nullif(trim({_quote(c)}), '') AS {_quote(c)}" for c in columns) or "1 AS _none"
     frame: pd.DataFrame = con.execute(
-        f"SELECT {select} FROM raw.{entity} WHERE _partition >= ? AND _partition < ?",
+        f"SELECT {select} FROM raw.{_quote(contract.table)} "
+        "WHERE _partition >= ? AND _partition < ?",
         [start, end],
     ).df()
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = {"globally": False}
     batch = (
         context.data_sources.add_pandas("raw")
-        .add_dataframe_asset(entity)
+        .add_dataframe_asset(contract.table)
         .add_batch_definition_whole_dataframe("partitions")
         .get_batch(batch_parameters={"dataframe": frame})
     )
-    result = batch.validate(_suite(entity, contract))
+    result = batch.validate(_suite(contract))
     failures = [_describe(r, contract) for r in result.results if not r.success]
     metadata = {
         "rows_checked": len(frame),
         "expectations": len(result.results),
         "failures": "\n".join(failures) or "none",
-        "suite": f"raw_{entity}_contract (Great Expectations {gx.__version__})",
+        "suite": f"raw_{contract.table}_contract (Great Expectations {gx.__version__})",
     }
     return not failures, metadata

@@ -36,7 +36,7 @@ def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
         if isinstance(node, yaml.MappingNode):
             match = next((v for k, v in node.value if str(k.value) == str(part)), None)
             if match is None:
-                # The field is missing: the line of the mapping that should hold it is the best hint.
+                # The field is missing: the mapping that should hold it is the best hint.
                 return line
             node = match
         elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(

@@ -146,7 +146,8 @@ class KpiDefinition(_Strict):
         if missing:
             raise ValueError(f"a KPI of kind {self.kind!r} needs {', '.join(missing)}")
         if self.kind == "snapshot" and self.rollup != "last":
-            raise ValueError("a snapshot KPI (a level at the end of each day) must use rollup: last")
+            raise ValueError("a snapshot KPI (a level at the end of each day) must use "
+                             "rollup: last")
         if self.warning is not None and self.target is None:
             raise ValueError("warning is set but target is not")
         if self.target is not None and self.warning is not None:
@@ -178,8 +179,10 @@ class KpiDefinition(_Strict):
         """The formula in words and SQL, as shown in the catalogue and the report."""
         if self.kind == "availability":
             return "(agreed minutes - unplanned downtime minutes) / agreed minutes"
-        per = self.time_column if self.kind == "event" else f"open at end of day ({self.start_column}"
-        per += "" if self.kind == "event" else f" <= t < {self.end_column})"
+        if self.kind == "event":
+            per = f"day of {self.time_column}"
+        else:
+            per = f"open at end of day ({self.start_column} <= t < {self.end_column})"
         den = self.denominator or "1 per day"
         where = f" WHERE {self.filter}" if self.filter else ""
         return f"{self.numerator} / {den} over {self.table}{where}, by {per}"
@@ -204,20 +207,47 @@ class KpiCatalogue(_Strict):
 # ---------------------------------------------------------------- sources.yaml (step 3)
 
 
+Entity = Literal["incidents", "changes", "problems", "outages", "surveys"]
+ENTITY_NAMES: tuple[str, ...] = ("incidents", "changes", "problems", "outages", "surveys")
+
+
 class SourceConfig(_Strict):
-    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    """One place data comes from. Its raw tables are raw.<name>_<entity>, in the source's own
+    columns; `columns` says which source column holds each canonical field where the name
+    differs from the ServiceNow-style default in assets/step4_process/entities.py."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)
     kind: Literal["synthetic"]
+    entities: list[Entity] = list(ENTITY_NAMES)
     timezone: str = "UTC"
     timestamp_format: str = "%Y-%m-%d %H:%M:%S"
     options: dict[str, Any] = {}
+    columns: dict[Entity, dict[str, str]] = {}
     mappings: dict[str, dict[str, str]] = {}
+
+    def raw_table(self, entity: str) -> str:
+        """Table name in the raw schema (both parts validated identifiers)."""
+        return f"{self.name}_{entity}"
+
+    def column(self, entity: str, field: str, default: str) -> str:
+        return self.columns.get(entity, {}).get(field, default)  # type: ignore[call-overload]
 
 
 class SourcesConfig(_Strict):
     sources: list[SourceConfig] = Field(min_length=1)
 
-    def by_kind(self, kind: str) -> SourceConfig:
-        return next(s for s in self.sources if s.kind == kind)
+    @field_validator("sources")
+    @classmethod
+    def _unique_names(cls, sources: list[SourceConfig]) -> list[SourceConfig]:
+        names = [s.name for s in sources]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate source names: {dupes}")
+        return sources
+
+    def providing(self, entity: str) -> list[SourceConfig]:
+        """The sources that deliver `entity`, in file order."""
+        return [s for s in self.sources if entity in s.entities]
 
 
 # ---------------------------------------------------------------- calendar.yaml

@@ -59,7 +59,9 @@ class SyntheticSource(dg.ConfigurableResource):
         return (f"synthetic seed={p.seed} incidents_per_day={p.incidents_per_day:g} "
                 f"as_of={p.as_of:%Y-%m-%dT%H:%M} dirty_share={p.dirty_share:g}")
 
-    def days(self, start: dt.date, end: dt.date) -> Iterator[tuple[dt.date, dict[str, pd.DataFrame]]]:
+    def days(
+        self, start: dt.date, end: dt.date
+    ) -> Iterator[tuple[dt.date, dict[str, pd.DataFrame]]]:
         """Each day in [start, end) with its frames, one per entity."""
         params = self.params()
         day = start

@@ -32,7 +32,7 @@ def test_every_step_and_check_succeeds(pipeline_run) -> None:
     result = pipeline_run.result
     assert result.success
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
-    groups = {"strategy/objectives", "measures/kpi_catalogue", "raw/incidents",
+    groups = {"strategy/objectives", "measures/kpi_catalogue", "raw/synthetic_incidents",
               "clean/incidents", "clean/kpi_daily", "analysis/kpi_trends",
               "present/report", "improve/actions"}
     assert groups <= materialized
@@ -52,7 +52,7 @@ def test_raw_rows_reconcile_with_clean_and_quarantine_every_day(pipeline_run) ->
                   (SELECT count(*) FROM clean.{entity} c WHERE c._partition = r._partition),
                   (SELECT count(*) FROM clean.quarantine q
                    WHERE q.entity = '{entity}' AND q._partition = r._partition)
-                FROM raw.{entity} r GROUP BY r._partition""").fetchall()
+                FROM raw.synthetic_{entity} r GROUP BY r._partition""").fetchall()
             if entity == "incidents":
                 assert len(rows) == (pipeline_run.last - pipeline_run.first).days + 1
             for day, raw, clean, quarantined in rows:

@@ -21,18 +21,18 @@ def build_clean_asset(spec: EntitySpec) -> dg.AssetsDefinition:
     entity = spec.entity
     clean_key = dg.AssetKey(["clean", entity])
     quarantine_key = dg.AssetKey(["clean", f"{entity}_quarantine"])
-    raw_key = dg.AssetKey(["raw", entity])
+    raw_keys = [dg.AssetKey(["raw", s.raw_table(entity)]) for s in sources().providing(entity)]
 
     @dg.multi_asset(
         name=f"clean_{entity}",
         specs=[
             dg.AssetSpec(
-                clean_key, deps=[raw_key], group_name=GROUP, kinds={"duckdb", "pandera"},
+                clean_key, deps=raw_keys, group_name=GROUP, kinds={"duckdb", "pandera"},
                 owners=[OWNER], description=CLEAN_TABLES[entity].description,
                 metadata={"dagster/column_schema": table_schema(CLEAN_TABLES[entity])},
             ),
             dg.AssetSpec(
-                quarantine_key, deps=[raw_key], group_name=GROUP, kinds={"duckdb"},
+                quarantine_key, deps=raw_keys, group_name=GROUP, kinds={"duckdb"},
                 owners=[OWNER],
                 description=f"Raw {entity} rows rejected by step 4, each with a reason code, a "
                 "detail naming the field and value, and the raw row as JSON.",
@@ -64,7 +64,7 @@ def build_clean_asset(spec: EntitySpec) -> dg.AssetsDefinition:
                 f"SELECT reason_code, count(*) FROM clean.{entity}_quarantine "
                 "WHERE _partition >= ? AND _partition < ? GROUP BY 1 ORDER BY 2 DESC",
                 [start, end]).fetchall()
-            mismatches = reconciliation(con, entity, start, end)
+            mismatches = reconciliation(con, entity, sources().sources, start, end)
             passed, contract_meta = validate_partitions(
                 con, entity, CLEAN_TABLES[entity], start, end)
         context.log.info(f"clean.{entity} {start}..{end}: {counts['clean']:,} clean, "

@@ -13,7 +13,7 @@ import datetime as dt
 
 import duckdb
 
-from assets.step4_process.entities import EntitySpec, Field
+from assets.step4_process.entities import EntitySpec, Field, raw_column
 from quality.schemas import CLEAN_TABLES, QUARANTINE
 from resources.config_models import SourceConfig
 from resources.warehouse import scalar
@@ -41,10 +41,10 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _raw(field: Field, present: set[str]) -> str:
-    if field.raw not in present:
+def _raw(column: str, present: set[str]) -> str:
+    if column not in present:
         return "CAST(NULL AS VARCHAR)"
-    return f"nullif(trim(CAST(r.{quote(field.raw)} AS VARCHAR)), '')"
+    return f"nullif(trim(CAST(r.{quote(column)} AS VARCHAR)), '')"
 
 
 def _parsed(field: Field, index: int, raw: str) -> str:
@@ -62,43 +62,52 @@ def _parsed(field: Field, index: int, raw: str) -> str:
     return raw
 
 
-def _rules(spec: EntitySpec) -> list[tuple[str, str, str]]:
-    """(reason code, condition, detail expression) in the order they are tested."""
+def _literal(text: str) -> str:
+    """A SQL string literal for a column name (names are data from config, never code)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _rules(spec: EntitySpec, source: SourceConfig) -> list[tuple[str, str, str]]:
+    """(reason code, condition, detail expression) in the order they are tested. Details name
+    the source's own column, so a person can find the value in their export."""
+    col = {f.name: _literal(raw_column(source, spec, f)) for f in spec.fields}
     key = spec.key
     rules = [("MISSING_KEY", f"{key.name} IS NULL",
-              f"'key field {key.raw} is empty'")]
+              f"format('key field {{}} is empty', {col[key.name]})")]
     for f in spec.fields:
         raw = f"{f.name}__raw"
         shown = f"coalesce(to_json({raw}), 'null')"
         if f.kind == "timestamp":
             rules.append(("UNPARSEABLE_TIMESTAMP", f"{raw} IS NOT NULL AND {f.name} IS NULL",
-                          f"format('{f.raw} {{}} is not a timestamp in the format {{}}', "
-                          f"{shown}, $fmt)"))
+                          f"format('{{}} {{}} is not a timestamp in the format {{}}', "
+                          f"{col[f.name]}, {shown}, $fmt)"))
         if f.kind in ("integer", "number"):
             rules.append(("UNPARSEABLE_NUMBER",
                           f"{raw} IS NOT NULL AND try_cast({raw} AS DOUBLE) IS NULL",
-                          f"format('{f.raw} {{}} is not a number', {shown})"))
+                          f"format('{{}} {{}} is not a number', {col[f.name]}, {shown})"))
     for f in spec.fields:
         if f.required:
             rules.append(("MISSING_REQUIRED", f"{f.name}__raw IS NULL",
-                          f"'required field {f.raw} is empty'"))
+                          f"format('required field {{}} is empty', {col[f.name]})"))
     for f in spec.fields:
         if f.kind == "code":
             rules.append(("UNKNOWN_CODE", f"{f.name}__raw IS NOT NULL AND {f.name} IS NULL",
-                          f"format('{f.raw} {{}} is not in mapping {f.mapping} of source {{}} "
-                          f"(config/sources.yaml)', to_json({f.name}__raw), _source)"))
+                          f"format('{{}} {{}} is not in mapping {f.mapping} of source {{}} "
+                          f"(config/sources.yaml)', {col[f.name]}, to_json({f.name}__raw), "
+                          "_source)"))
         if f.valid_range:
             lo, hi = f.valid_range
             rules.append(("INVALID_VALUE", f"{f.name} < {lo!r} OR {f.name} > {hi!r}",
-                          f"format('{f.raw} {{}} is outside {lo:g}..{hi:g}', {f.name})"))
+                          f"format('{{}} {{}} is outside {lo:g}..{hi:g}', {col[f.name]}, "
+                          f"{f.name})"))
     for f in spec.fields:
         if f.kind == "timestamp" and not f.planned:
             rules.append(("FUTURE_TIMESTAMP", f"{f.name} > _loaded_at",
-                          f"format('{f.raw} {{}} is after the load time {{}}', "
-                          f"{f.name}, _loaded_at)"))
+                          f"format('{{}} {{}} is after the load time {{}}', "
+                          f"{col[f.name]}, {f.name}, _loaded_at)"))
         if f.kind == "timestamp":
             rules.append(("IMPLAUSIBLE_TIMESTAMP", f"{f.name} < TIMESTAMP '1990-01-01'",
-                          f"format('{f.raw} {{}} is before 1990', {f.name})"))
+                          f"format('{{}} {{}} is before 1990', {col[f.name]}, {f.name})"))
     for o in spec.order:
         rules.append((o.code, f"{o.later} < {o.earlier}",
                       f"format('{o.later} {{}} is before {o.earlier} {{}}', "
@@ -106,7 +115,7 @@ def _rules(spec: EntitySpec) -> list[tuple[str, str, str]]:
     return rules
 
 
-def judged_sql(spec: EntitySpec, present: set[str]) -> str:
+def judged_sql(spec: EntitySpec, source: SourceConfig, present: set[str]) -> str:
     """Typed rows of one source and day range, each with its first failing rule (or NULL)."""
     source_cols = sorted(c for c in present if not c.startswith("_"))
     selects = ["r._source", "r._partition", "r._row", "r._loaded_at",
@@ -115,26 +124,26 @@ def judged_sql(spec: EntitySpec, present: set[str]) -> str:
                + ") AS VARCHAR)) AS content_hash"]
     joins = []
     for i, f in enumerate(spec.fields):
-        raw = _raw(f, present)
+        raw = _raw(raw_column(source, spec, f), present)
         selects.append(f"{raw} AS {f.name}__raw")
         selects.append(f"{_parsed(f, i, raw)} AS {f.name}")
         if f.kind == "code":
             joins.append(f"LEFT JOIN _mappings m{i} ON m{i}.source = r._source "
                          f"AND m{i}.mapping = '{f.mapping}' AND m{i}.code = {raw}")
-    rules = _rules(spec)
+    rules = _rules(spec, source)
     reason = "CASE " + " ".join(f"WHEN {c} THEN '{code}'" for code, c, _ in rules) + " END"
     detail = "CASE " + " ".join(f"WHEN {c} THEN {d}" for _, c, d in rules) + " END"
     derived = "".join(f", {expr} AS {name}" for name, expr in spec.derived.items())
     return f"""
 WITH typed AS (
   SELECT {', '.join(selects)}
-  FROM raw.{spec.entity} r {' '.join(joins)}
-  WHERE r._partition >= $start AND r._partition < $end AND r._source = $source)
+  FROM raw.{quote(source.raw_table(spec.entity))} r {' '.join(joins)}
+  WHERE r._partition >= $start AND r._partition < $end)
 SELECT *{derived}, {reason} AS reason_code, {detail} AS detail FROM typed"""
 
 
 def load_mappings(con: duckdb.DuckDBPyConnection, sources: list[SourceConfig]) -> None:
-    """The vocabularies of every source as one temporary table (source, mapping, code, canonical)."""
+    """Every source's vocabularies as one temp table (source, mapping, code, canonical)."""
     con.execute("CREATE OR REPLACE TEMP TABLE _mappings "
                 "(source VARCHAR, mapping VARCHAR, code VARCHAR, canonical VARCHAR)")
     rows = [(s.name, mapping, code.strip(), canonical)
@@ -144,6 +153,12 @@ def load_mappings(con: duckdb.DuckDBPyConnection, sources: list[SourceConfig]) -
         con.executemany("INSERT INTO _mappings VALUES (?, ?, ?, ?)", rows)
 
 
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
+    return {r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = 'raw' AND table_name = ?", [table]).fetchall()}
+
+
 def clean_range(
     con: duckdb.DuckDBPyConnection,
     spec: EntitySpec,
@@ -151,35 +166,25 @@ def clean_range(
     start: dt.date,
     end: dt.date,
 ) -> dict[str, int]:
-    """Replace clean rows and quarantine of [start, end) from raw. Caller owns the transaction."""
+    """Replace clean rows and quarantine of [start, end) from the raw tables of every source
+    that delivers the entity. The caller owns the transaction."""
     entity = spec.entity
-    present = {r[0] for r in con.execute(
-        "SELECT column_name FROM information_schema.columns "
-        "WHERE table_schema = 'raw' AND table_name = ?", [entity]).fetchall()}
     for table in (entity, f"{entity}_quarantine"):
         con.execute(f"DELETE FROM clean.{table} WHERE _partition >= ? AND _partition < ?",
                     [start, end])
-    if not present:
-        return {"clean": 0, "quarantined": 0}
     load_mappings(con, sources)
-    seen = [r[0] for r in con.execute(
-        f"SELECT DISTINCT _source FROM raw.{entity} WHERE _partition >= ? AND _partition < ?",
-        [start, end]).fetchall()]
-    by_name = {s.name: s for s in sources}
-    unknown = [s for s in seen if s not in by_name]
-    if unknown:
-        raise ValueError(f"raw.{entity} holds rows of sources {unknown} that config/sources.yaml "
-                         "no longer defines; restore them or delete those raw partitions")
     key = spec.key.name
     order = f"{spec.updated} DESC NULLS LAST, " if spec.updated else ""
     columns = ", ".join(CLEAN_TABLES[entity].columns)
     quarantine_cols = ", ".join(QUARANTINE.columns)
-    for name in seen:
-        source = by_name[name]
-        params = {"start": start, "end": end, "source": name, "tz": source.timezone,
+    for source in sources:
+        present = _columns(con, source.raw_table(entity))
+        if entity not in source.entities or not present:
+            continue
+        params = {"start": start, "end": end, "tz": source.timezone,
                   "fmt": source.timestamp_format}
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _judged AS {judged_sql(spec, present)}",
-                    params)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _judged AS "
+                    f"{judged_sql(spec, source, present)}", params)
         con.execute(f"""
 CREATE OR REPLACE TEMP TABLE _ranked AS
 SELECT *, row_number() OVER w AS rn, first_value(content_hash) OVER w AS kept_hash,
@@ -209,11 +214,19 @@ FROM _ranked WHERE rn > 1""")
 
 
 def reconciliation(
-    con: duckdb.DuckDBPyConnection, entity: str, start: dt.date, end: dt.date
+    con: duckdb.DuckDBPyConnection,
+    entity: str,
+    sources: list[SourceConfig],
+    start: dt.date,
+    end: dt.date,
 ) -> list[tuple[dt.date, int, int, int]]:
     """Days where raw rows != clean rows + quarantined rows: (day, raw, clean, quarantined)."""
+    tables = [s.raw_table(entity) for s in sources
+              if entity in s.entities and _columns(con, s.raw_table(entity))]
+    union = " UNION ALL ".join(f"SELECT _partition FROM raw.{quote(t)}" for t in tables)
+    union = union or "SELECT CAST(NULL AS DATE) AS _partition WHERE false"
     return con.execute(f"""
-WITH raw AS (SELECT _partition, count(*) n FROM raw.{entity}
+WITH raw AS (SELECT _partition, count(*) n FROM ({union})
              WHERE _partition >= $start AND _partition < $end GROUP BY ALL),
      cln AS (SELECT _partition, count(*) n FROM clean.{entity}
              WHERE _partition >= $start AND _partition < $end GROUP BY ALL),

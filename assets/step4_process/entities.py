@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from quality.contracts import RawContract
+from resources.config_models import SourceConfig
+
 Kind = Literal["key", "text", "timestamp", "integer", "number", "code"]
 
 
@@ -162,3 +165,19 @@ SURVEYS = EntitySpec(
 ENTITY_SPECS: dict[str, EntitySpec] = {
     s.entity: s for s in (INCIDENTS, CHANGES, PROBLEMS, OUTAGES, SURVEYS)
 }
+
+
+def raw_column(source: SourceConfig, spec: EntitySpec, field: Field) -> str:
+    """The source column that holds `field` (the source's `columns` override, else default)."""
+    return source.column(spec.entity, field.name, field.raw)
+
+
+def raw_contract(source: SourceConfig, entity: str) -> RawContract:
+    """The source contract for one raw table: its key and required fields must be there."""
+    spec = ENTITY_SPECS[entity]
+    required = [spec.key] + [f for f in spec.fields if f.required]
+    return RawContract(
+        table=source.raw_table(entity),
+        key=raw_column(source, spec, spec.key),
+        required=tuple(dict.fromkeys(raw_column(source, spec, f) for f in required)),
+    )

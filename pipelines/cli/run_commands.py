@@ -1,4 +1,4 @@
-"""The `sevenstep` command."""
+"""`sevenstep demo`, `run` and `report`: running the pipeline and finding its report."""
 
 from __future__ import annotations
 
@@ -8,16 +8,7 @@ import sys
 import click
 
 
-def _date(value: str | None) -> dt.date | None:
-    return dt.date.fromisoformat(value) if value else None
-
-
-@click.group()
-def main() -> None:
-    """sevenstep: the ITIL 7-step improvement process over your ITSM data."""
-
-
-@main.command()
+@click.command()
 @click.option("--days", default=90, show_default=True, help="Days of history to build.")
 @click.option("--incidents-per-day", type=float, default=None,
               help="Synthetic volume; default from config/sources.yaml.")
@@ -34,7 +25,7 @@ def demo(days: int, incidents_per_day: float | None) -> None:
     _finish(result, failure_summary)
 
 
-@main.command()
+@click.command()
 @click.option("--start", required=True, help="First day, YYYY-MM-DD.")
 @click.option("--end", required=True, help="Last day (inclusive), YYYY-MM-DD.")
 def run(start: str, end: str) -> None:
@@ -45,7 +36,7 @@ def run(start: str, end: str) -> None:
     _finish(result, failure_summary)
 
 
-@main.command()
+@click.command()
 def report() -> None:
     """Print the path of the newest report."""
     path = _latest_report()
@@ -86,6 +77,3 @@ def _finish(result, failure_summary) -> None:
     click.echo(f"\nreport: {_latest_report()}")
     click.echo(f"index:  {_latest_report().parent / 'index.html'}")
 
-
-if __name__ == "__main__":
-    main()
