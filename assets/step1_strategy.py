@@ -123,5 +123,7 @@ def targets_serve_objectives(warehouse: Warehouse) -> dg.AssetCheckResult:
     )
 
 
-assets = [objectives, services, targets]
-asset_checks = [objectives_are_measured, targets_serve_objectives]
+defs = dg.Definitions(
+    assets=[objectives, services, targets],
+    asset_checks=[objectives_are_measured, targets_serve_objectives],
+)

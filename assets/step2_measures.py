@@ -78,4 +78,4 @@ def kpi_catalogue(warehouse: Warehouse):
     )
 
 
-assets = [kpi_catalogue]
+defs = dg.Definitions(assets=[kpi_catalogue])

@@ -151,4 +151,4 @@ def build_synthetic_gather(source: SourceConfig) -> dg.AssetsDefinition:
 
 BUILDERS = {"synthetic": build_synthetic_gather}
 
-assets = [BUILDERS[s.kind](s) for s in sources().sources]
+defs = dg.Definitions(assets=[BUILDERS[s.kind](s) for s in sources().sources])

@@ -129,4 +129,4 @@ def actions(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Mater
         })
 
 
-assets = [actions]
+defs = dg.Definitions(assets=[actions])

@@ -1,7 +1,9 @@
 """Step 4 — process the data: canonical clean tables, the quarantine, SLA records, KPI facts."""
 
+import dagster as dg
+
 from assets.step4_process.clean_assets import clean_assets
 from assets.step4_process.kpi_facts import kpi_daily
 from assets.step4_process.sla_records import sla_records
 
-assets = [*clean_assets, sla_records, kpi_daily]
+defs = dg.Definitions(assets=[*clean_assets, sla_records, kpi_daily])

@@ -61,4 +61,4 @@ def kpi_signals(warehouse: Warehouse) -> dg.MaterializeResult:
         return dg.MaterializeResult(metadata=table_metadata(con, "analysis.kpi_signals", rows))
 
 
-assets = [kpi_trends, kpi_signals]
+defs = dg.Definitions(assets=[kpi_trends, kpi_signals])

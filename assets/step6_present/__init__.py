@@ -61,4 +61,4 @@ def report(warehouse: Warehouse, report_store: ReportStore) -> dg.MaterializeRes
     })
 
 
-assets = [scorecard, report]
+defs = dg.Definitions(assets=[scorecard, report])

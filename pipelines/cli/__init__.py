@@ -1,10 +1,10 @@
-"""The `sevenstep` command: one click group, one module per family of subcommands."""
+"""The `sevenstep` command: one click group; every module in this package that defines a
+`COMMANDS` list contributes its subcommands, so a new family of commands is a new module."""
 
-from __future__ import annotations
+import importlib
+import pkgutil
 
 import click
-
-from pipelines.cli.run_commands import demo, report, run
 
 
 @click.group()
@@ -12,8 +12,9 @@ def main() -> None:
     """sevenstep: the ITIL 7-step improvement process over your ITSM data."""
 
 
-for command in (demo, run, report):
-    main.add_command(command)
+for _module in pkgutil.iter_modules(__path__):
+    for _command in getattr(importlib.import_module(f"{__name__}.{_module.name}"), "COMMANDS", []):
+        main.add_command(_command)
 
 if __name__ == "__main__":
     main()

@@ -77,3 +77,4 @@ def _finish(result, failure_summary) -> None:
     click.echo(f"\nreport: {_latest_report()}")
     click.echo(f"index:  {_latest_report().parent / 'index.html'}")
 
+COMMANDS = [demo, run, report]
