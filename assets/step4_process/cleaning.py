@@ -248,3 +248,29 @@ def refresh_quarantine_view(con: duckdb.DuckDBPyConnection) -> None:
     if tables:
         union = " UNION ALL ".join(f"SELECT * FROM clean.{quote(t)}" for t in tables)
         con.execute(f"CREATE OR REPLACE VIEW clean.quarantine AS {union}")
+
+
+MAX_QUARANTINE_SHARE = 0.05
+MIN_QUARANTINED_TO_BLOCK = 5
+BENIGN_REASONS = ("DUPLICATE_EXACT", "DUPLICATE_SUPERSEDED")
+
+
+def quarantine_share(
+    con: duckdb.DuckDBPyConnection, entity: str, start: dt.date, end: dt.date
+) -> list[tuple[dt.date, int, int, str]]:
+    """Days where more rows were rejected than a source's usual noise: (day, rejected, total,
+    top reason). Duplicates are folded, not rejected, so they do not count. A new code every
+    row carries, a renamed column or a changed date format shows up here."""
+    return con.execute(f"""
+WITH q AS (
+  SELECT _partition, count(*) AS rejected, mode(reason_code) AS top_reason
+  FROM clean.{entity}_quarantine
+  WHERE _partition >= $start AND _partition < $end AND reason_code NOT IN {BENIGN_REASONS}
+  GROUP BY 1),
+c AS (SELECT _partition, count(*) AS kept FROM clean.{entity}
+      WHERE _partition >= $start AND _partition < $end GROUP BY 1)
+SELECT q._partition, q.rejected, q.rejected + coalesce(c.kept, 0), q.top_reason
+FROM q LEFT JOIN c USING (_partition)
+WHERE q.rejected >= {MIN_QUARANTINED_TO_BLOCK}
+  AND q.rejected > {MAX_QUARANTINE_SHARE} * (q.rejected + coalesce(c.kept, 0))
+ORDER BY 1""", {"start": start, "end": end}).fetchall()

@@ -45,6 +45,7 @@ class EntitySpec:
     fields: tuple[Field, ...]
     derived: dict[str, str] = field(default_factory=dict)  # canonical column -> SQL over fields
     order: tuple[TimeOrder, ...] = ()
+    profile: bool = False  # judge volume, hour-of-day and priority mix against history
 
     @property
     def key(self) -> Field:
@@ -92,6 +93,7 @@ INCIDENTS = EntitySpec(
         TimeOrder("acknowledged_at", "opened_at", "ACKNOWLEDGED_BEFORE_OPENED"),
         TimeOrder("closed_at", "resolved_at", "CLOSED_BEFORE_RESOLVED"),
     ),
+    profile=True,
 )
 
 CHANGES = EntitySpec(

@@ -1,0 +1,143 @@
+"""Distribution expectations learned from history, run with Great Expectations 1.x.
+
+A source can deliver rows that are individually valid and still be wrong as a whole: a
+timezone configured wrongly shifts every timestamp by hours, an export filter drops half the
+tickets. These checks compare the partitions a run just wrote with the history before them
+(the `HISTORY_DAYS` before the first day of the run) and say what moved and by how much.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import os
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+HISTORY_DAYS = 56
+MIN_HISTORY_ROWS = 200
+MAX_HOUR_SHIFT = 2.0  # hours the typical opening time may move before a run is stopped
+MIN_DAY_SHARE = 0.25  # a day with fewer rows than this share of a usual day is suspicious
+MAX_DAY_FACTOR = 4.0  # ... and so is a day with this many times a usual day's rows
+MAX_PRIORITY_SHIFT = 0.10  # absolute change in a priority's share of tickets
+
+
+def _validate(frame: pd.DataFrame, name: str, expectations: list[Any]) -> Any:
+    """Validate a small frame with an ephemeral GX context (quiet, no analytics)."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    import great_expectations as gx
+
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = {"globally": False}
+    suite = gx.ExpectationSuite(name=name)
+    for expectation in expectations:
+        suite.add_expectation(expectation)
+    batch = (
+        context.data_sources.add_pandas("clean")
+        .add_dataframe_asset(name)
+        .add_batch_definition_whole_dataframe("range")
+        .get_batch(batch_parameters={"dataframe": frame})
+    )
+    return batch.validate(suite)
+
+
+def _history(start: dt.date) -> tuple[dt.date, dt.date]:
+    return start - dt.timedelta(days=HISTORY_DAYS), start
+
+
+def _circular_mean_hour(hours: pd.Series) -> float:
+    angles = hours.astype(float) / 24 * 2 * math.pi
+    mean = math.atan2(float(angles.map(math.sin).mean()), float(angles.map(math.cos).mean()))
+    return (mean / (2 * math.pi) * 24) % 24
+
+
+def hour_profile(
+    con: duckdb.DuckDBPyConnection, table: str, column: str, start: dt.date, end: dt.date
+) -> tuple[bool, dict[str, Any]]:
+    """Has the typical hour of `column` moved compared with history? (A wrong source timezone
+    moves every timestamp by the same number of hours.)"""
+    query = (f"SELECT _partition AS day, hour({column}) + minute({column}) / 60.0 AS hour "
+             f"FROM clean.{table} WHERE _partition >= ? AND _partition < ?")
+    history = con.execute(query, list(_history(start))).df()
+    current = con.execute(query, [start, end]).df()
+    if len(history) < MIN_HISTORY_ROWS or current.empty:
+        return True, {"verdict": f"not judged: {len(history)} rows of history before {start} "
+                                 f"(need {MIN_HISTORY_ROWS}) and {len(current)} new rows"}
+    centre = _circular_mean_hour(history["hour"])
+    # Hours wrap at midnight, so each day's typical hour is a circular mean, compared with the
+    # history's on the circle: a 9-hour shift reads as 9 hours, not as a diluted average.
+    shifts = current.groupby("day")["hour"].apply(
+        lambda h: ((_circular_mean_hour(h) - centre + 12) % 24) - 12).rename("shift")
+    import great_expectations as gx
+
+    result = _validate(shifts.reset_index(), f"{table}_{column}_hour_profile", [
+        gx.expectations.ExpectColumnValuesToBeBetween(
+            column="shift", min_value=-MAX_HOUR_SHIFT, max_value=MAX_HOUR_SHIFT)])
+    observed = float(shifts.mean())
+    metadata = {
+        "history_typical_hour_utc": round(centre, 2),
+        "shift_hours": round(observed, 2),
+        "allowed_shift_hours": MAX_HOUR_SHIFT,
+        "days_outside": _lines((d, f"{s:+.1f} h") for d, s in shifts.items()
+                               if abs(s) > MAX_HOUR_SHIFT),
+        "rows": len(current),
+    }
+    if not result.success:
+        metadata["verdict"] = (
+            f"{column} of clean.{table} moved by {observed:+.1f} h against the {HISTORY_DAYS} "
+            f"days before {start} (typical {centre:.1f} h UTC). Is the source's timezone in "
+            "config/sources.yaml right?")
+    return bool(result.success), metadata
+
+
+def daily_volume(
+    con: duckdb.DuckDBPyConnection, table: str, start: dt.date, end: dt.date
+) -> tuple[bool, dict[str, Any]]:
+    """Are the daily row counts within what history makes plausible?"""
+    query = (f"SELECT _partition AS day, count(*) AS n FROM clean.{table} "
+             "WHERE _partition >= ? AND _partition < ? GROUP BY 1")
+    history = con.execute(query, list(_history(start))).df()
+    current = con.execute(query, [start, end]).df()
+    if len(history) < 14 or current.empty:
+        return True, {"verdict": f"not judged: {len(history)} days of history"}
+    usual = float(history["n"].median())
+    import great_expectations as gx
+
+    low, high = usual * MIN_DAY_SHARE, usual * MAX_DAY_FACTOR
+    result = _validate(current, f"{table}_daily_volume", [
+        gx.expectations.ExpectColumnValuesToBeBetween(column="n", min_value=low,
+                                                      max_value=high)])
+    odd = current[(current["n"] < low) | (current["n"] > high)].sort_values("day")
+    return bool(result.success), {
+        "usual_rows_per_day": usual,
+        "allowed": f"{low:.0f}..{high:.0f}",
+        "days_outside": _lines(odd.itertuples(index=False)),
+    }
+
+
+def priority_mix(
+    con: duckdb.DuckDBPyConnection, table: str, start: dt.date, end: dt.date
+) -> tuple[bool, dict[str, Any]]:
+    """Has the share of each priority moved by more than MAX_PRIORITY_SHIFT?"""
+    query = (f"SELECT priority, count(*) / sum(count(*)) OVER () AS share FROM clean.{table} "
+             "WHERE _partition >= ? AND _partition < ? GROUP BY 1")
+    history = con.execute(query, list(_history(start))).df().set_index("priority")["share"]
+    current = con.execute(query, [start, end]).df().set_index("priority")["share"]
+    if history.empty or current.empty:
+        return True, {"verdict": "not judged: no history"}
+    shift = current.reindex(history.index.union(current.index), fill_value=0.0) - history.reindex(
+        history.index.union(current.index), fill_value=0.0)
+    moved = shift[shift.abs() > MAX_PRIORITY_SHIFT]
+    return moved.empty, {
+        "shift_by_priority": ", ".join(f"P{p}: {s:+.1%}" for p, s in shift.items()),
+        "allowed_shift": f"±{MAX_PRIORITY_SHIFT:.0%}",
+    }
+
+
+def _lines(rows: Any) -> str:
+    text = "\n".join(f"- {' '.join(str(v) for v in row)}" for row in rows)
+    return text or "none"
