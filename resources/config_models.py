@@ -224,6 +224,9 @@ class SourceConfig(_Strict):
     options: dict[str, Any] = {}
     columns: dict[Entity, dict[str, str]] = {}
     mappings: dict[str, dict[str, str]] = {}
+    # Replace person fields (caller, assignee) by a salted hash in the clean layer; the salt
+    # comes from $SEVENSTEP_PSEUDONYM_SALT (resources/pseudonyms.py), never from this file.
+    pseudonymize: bool = False
 
     def raw_table(self, entity: str) -> str:
         """Table name in the raw schema (both parts validated identifiers)."""

@@ -16,6 +16,7 @@ import duckdb
 from assets.step4_process.entities import EntitySpec, Field, raw_column
 from quality.schemas import CLEAN_TABLES, QUARANTINE
 from resources.config_models import SourceConfig
+from resources.pseudonyms import pseudonym_salt
 from resources.warehouse import scalar
 
 REASONS: dict[str, str] = {
@@ -47,7 +48,9 @@ def _raw(column: str, present: set[str]) -> str:
     return f"nullif(trim(CAST(r.{quote(column)} AS VARCHAR)), '')"
 
 
-def _parsed(field: Field, index: int, raw: str) -> str:
+def _parsed(field: Field, index: int, raw: str, pseudonymize: bool) -> str:
+    if field.person and pseudonymize:
+        return f"'p-' || left(sha256($salt || {raw}), 16)"
     if field.kind == "timestamp":
         return f"timezone('UTC', timezone($tz, try_strptime({raw}, $fmt)))"
     if field.kind in ("integer", "number"):
@@ -126,7 +129,7 @@ def judged_sql(spec: EntitySpec, source: SourceConfig, present: set[str]) -> str
     for i, f in enumerate(spec.fields):
         raw = _raw(raw_column(source, spec, f), present)
         selects.append(f"{raw} AS {f.name}__raw")
-        selects.append(f"{_parsed(f, i, raw)} AS {f.name}")
+        selects.append(f"{_parsed(f, i, raw, source.pseudonymize)} AS {f.name}")
         if f.kind == "code":
             joins.append(f"LEFT JOIN _mappings m{i} ON m{i}.source = r._source "
                          f"AND m{i}.mapping = '{f.mapping}' AND m{i}.code = {raw}")
@@ -183,6 +186,8 @@ def clean_range(
             continue
         params = {"start": start, "end": end, "tz": source.timezone,
                   "fmt": source.timestamp_format}
+        if source.pseudonymize and any(f.person for f in spec.fields):
+            params["salt"] = pseudonym_salt()
         con.execute(f"CREATE OR REPLACE TEMP TABLE _judged AS "
                     f"{judged_sql(spec, source, present)}", params)
         con.execute(f"""

@@ -28,6 +28,7 @@ class Field:
     scale: float = 1.0  # numbers: multiply (e.g. seconds -> minutes)
     valid_range: tuple[float, float] | None = None
     planned: bool = False  # a planned time (change window) may lie in the future
+    person: bool = False  # names a person: pseudonymized when the source asks for it
 
 
 @dataclass(frozen=True)
@@ -79,8 +80,8 @@ INCIDENTS = EntitySpec(
         Field("reopen_count", "reopen_count", "integer", default="0", valid_range=(0, 1e6)),
         Field("problem_id", "problem_id"),
         Field("caused_by_change", "caused_by"),
-        Field("caller", "caller_id"),
-        Field("assignee", "assigned_to"),
+        Field("caller", "caller_id", person=True),
+        Field("assignee", "assigned_to", person=True),
         Field("short_description", "short_description"),
     ),
     derived={
