@@ -123,3 +123,46 @@ def test_person_fields_are_pseudonymized_stably_without_the_salt(cleaned) -> Non
     dump = json.dumps(cleaned.execute("SELECT * FROM clean.incidents").df().astype(str)
                       .to_dict("records"))
     assert SALT not in dump and "alice" not in dump and "bob" not in dump
+
+
+def _late_update_warehouse(monkeypatch) -> tuple[duckdb.DuckDBPyConnection, SourceConfig]:
+    """INC1 gathered on DAY, then updated (resolved) and gathered again five days later."""
+    monkeypatch.setenv("SEVENSTEP_PSEUDONYM_SALT", SALT)
+    source = sources().sources[0]
+    later = DAY + dt.timedelta(days=5)
+    first = _row("INC1", resolved_at="", state="In Progress")
+    update = _row("INC1", resolved_at="2026-03-06 10:00:00",
+                  sys_updated_on="2026-03-06 10:00:00")
+    frame = pd.DataFrame([first, _row("INC9"), update])
+    frame["_partition"] = [DAY, DAY, later]
+    frame["_row"] = [1, 2, 1]
+    con = duckdb.connect()
+    for schema in ("raw", "clean"):
+        con.execute(f"CREATE SCHEMA {schema}")
+    con.register("f", frame)
+    con.execute("CREATE TABLE raw.synthetic_incidents AS SELECT *, 'synthetic' AS _source, "
+                f"TIMESTAMP '{LOADED}' AS _loaded_at, 'test' AS _query FROM f")
+    con.execute(ddl("clean", "incidents", CLEAN_TABLES["incidents"]))
+    con.execute(ddl("clean", "incidents_quarantine", QUARANTINE))
+    return con, source
+
+
+def _state(con: duckdb.DuckDBPyConnection) -> tuple[list, list]:
+    clean = con.execute("SELECT incident_id, _partition, resolved_at IS NOT NULL "
+                        "FROM clean.incidents ORDER BY ALL").fetchall()
+    quarantine = con.execute("SELECT source_key, _partition, reason_code FROM "
+                             "clean.incidents_quarantine ORDER BY ALL").fetchall()
+    return clean, quarantine
+
+
+@pytest.mark.parametrize("order", [(0, 5, 0, 5), (5, 0, 5, 0), (0, 5, 5, 0, 0)])
+def test_a_late_update_supersedes_the_earlier_day_in_any_order(monkeypatch, order) -> None:
+    con, source = _late_update_warehouse(monkeypatch)
+    for offset in order:
+        day = DAY + dt.timedelta(days=offset)
+        clean_range(con, INCIDENTS, [source], day, day + dt.timedelta(days=1))
+    clean, quarantine = _state(con)
+    later = DAY + dt.timedelta(days=5)
+    assert clean == [("INC1", later, True), ("INC9", DAY, True)]
+    assert quarantine == [("INC1", DAY, "DUPLICATE_SUPERSEDED")]
+    assert reconciliation(con, "incidents", [source], DAY, later + dt.timedelta(days=1)) == []

@@ -196,6 +196,7 @@ SELECT *, row_number() OVER w AS rn, first_value(content_hash) OVER w AS kept_ha
        first_value(_row) OVER w AS kept_row, first_value(_partition) OVER w AS kept_partition
 FROM _judged WHERE reason_code IS NULL
 WINDOW w AS (PARTITION BY {key} ORDER BY {order}_partition DESC, _row DESC)""")
+        _settle_with_other_days(con, spec, sources, start, end)
         con.execute(f"INSERT INTO clean.{entity} ({columns}) "
                     f"SELECT {columns} FROM _ranked WHERE rn = 1")
         con.execute(f"""
@@ -216,6 +217,58 @@ FROM _ranked WHERE rn > 1""")
         counts[label] = int(scalar(con, f"SELECT count(*) FROM clean.{table} "
                                    "WHERE _partition >= ? AND _partition < ?", [start, end]))
     return counts
+
+
+def _settle_with_other_days(
+    con: duckdb.DuckDBPyConnection,
+    spec: EntitySpec,
+    sources: list[SourceConfig],
+    start: dt.date,
+    end: dt.date,
+) -> None:
+    """A ticket updated after the day it was first gathered lands again in a later partition.
+    Only its newest version may stay clean: here the new candidates of [start, end) meet the
+    clean rows of other days with the same key. A losing candidate is marked superseded
+    (rn = 2, so it goes to the quarantine below); a losing older clean row moves to its own
+    day's quarantine, so every day still reconciles. Re-running either day reaches the same
+    state."""
+    entity, key = spec.entity, spec.key.name
+    updated = f"{spec.updated}" if spec.updated else "CAST(NULL AS TIMESTAMP)"
+    con.execute(f"""
+CREATE OR REPLACE TEMP TABLE _contest AS
+SELECT *, row_number() OVER w AS place,
+       first_value(part) OVER w AS win_part, first_value(row) OVER w AS win_row
+FROM (
+  SELECT {key} AS k, {updated} AS upd, _partition AS part, _row AS row, _source AS src,
+         true AS is_new FROM _ranked WHERE rn = 1
+  UNION ALL
+  SELECT c.{key}, c.{updated}, c._partition, c._row, c._source, false
+  FROM clean.{entity} c SEMI JOIN (SELECT {key} FROM _ranked WHERE rn = 1) n USING ({key})
+  WHERE c._partition < $start OR c._partition >= $end)
+WINDOW w AS (PARTITION BY k ORDER BY upd DESC NULLS LAST, part DESC, row DESC)""",
+                {"start": start, "end": end})
+    con.execute("""
+UPDATE _ranked SET rn = 2, kept_hash = NULL, kept_row = c.win_row, kept_partition = c.win_part
+FROM _contest c
+WHERE c.is_new AND c.place > 1 AND _ranked.rn = 1 AND c.part = _ranked._partition
+  AND c.row = _ranked._row""")
+    losers = con.execute("SELECT DISTINCT src FROM _contest WHERE NOT is_new AND place > 1"
+                         ).fetchall()
+    by_name = {s.name: s for s in sources}
+    for (name,) in losers:
+        raw_table = quote(by_name[name].raw_table(entity))
+        con.execute(f"""
+INSERT INTO clean.{entity}_quarantine ({', '.join(QUARANTINE.columns)})
+SELECT '{entity}', 'DUPLICATE_SUPERSEDED',
+       format('older version of {key} {{}}; row {{}} of {{}} is newer and was kept',
+              c.k, c.win_row, c.win_part),
+       c.k, CAST(to_json(r) AS VARCHAR), r._source, r._partition, r._row, r._loaded_at
+FROM _contest c JOIN raw.{raw_table} r ON r._partition = c.part AND r._row = c.row
+WHERE NOT c.is_new AND c.place > 1 AND c.src = $src""", {"src": name})
+        con.execute(f"""
+DELETE FROM clean.{entity} t USING _contest c
+WHERE NOT c.is_new AND c.place > 1 AND c.src = $src AND t._source = c.src
+  AND t._partition = c.part AND t._row = c.row""", {"src": name})
 
 
 def reconciliation(
