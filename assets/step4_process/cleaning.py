@@ -233,16 +233,19 @@ def _settle_with_other_days(
     day's quarantine, so every day still reconciles. Re-running either day reaches the same
     state."""
     entity, key = spec.entity, spec.key.name
-    updated = f"{spec.updated}" if spec.updated else "CAST(NULL AS TIMESTAMP)"
+    # Versions are ordered by the source's update time where the clean table keeps it.
+    kept = spec.updated and spec.updated in CLEAN_TABLES[entity].columns
+    new_updated = spec.updated if kept else "CAST(NULL AS TIMESTAMP)"
+    old_updated = f"c.{spec.updated}" if kept else "CAST(NULL AS TIMESTAMP)"
     con.execute(f"""
 CREATE OR REPLACE TEMP TABLE _contest AS
 SELECT *, row_number() OVER w AS place,
        first_value(part) OVER w AS win_part, first_value(row) OVER w AS win_row
 FROM (
-  SELECT {key} AS k, {updated} AS upd, _partition AS part, _row AS row, _source AS src,
+  SELECT {key} AS k, {new_updated} AS upd, _partition AS part, _row AS row, _source AS src,
          true AS is_new FROM _ranked WHERE rn = 1
   UNION ALL
-  SELECT c.{key}, c.{updated}, c._partition, c._row, c._source, false
+  SELECT c.{key}, {old_updated}, c._partition, c._row, c._source, false
   FROM clean.{entity} c SEMI JOIN (SELECT {key} FROM _ranked WHERE rn = 1) n USING ({key})
   WHERE c._partition < $start OR c._partition >= $end)
 WINDOW w AS (PARTITION BY k ORDER BY upd DESC NULLS LAST, part DESC, row DESC)""",
