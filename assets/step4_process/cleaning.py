@@ -48,9 +48,17 @@ def _raw(column: str, present: set[str]) -> str:
     return f"nullif(trim(CAST(r.{quote(column)} AS VARCHAR)), '')"
 
 
-def _parsed(field: Field, index: int, raw: str, pseudonymize: bool) -> str:
+def _is_utc(source: SourceConfig) -> bool:
+    return source.timezone in ("UTC", "Etc/UTC")
+
+
+def _parsed(field: Field, index: int, raw: str, pseudonymize: bool, utc: bool) -> str:
+    """The typed value of a field. Timestamps of a UTC source skip the timezone conversion,
+    which costs more than the parsing itself."""
     if field.person and pseudonymize:
         return f"'p-' || left(sha256($salt || {raw}), 16)"
+    if field.kind == "timestamp" and utc:
+        return f"try_strptime({raw}, $fmt)"
     if field.kind == "timestamp":
         return f"timezone('UTC', timezone($tz, try_strptime({raw}, $fmt)))"
     if field.kind in ("integer", "number"):
@@ -120,16 +128,12 @@ def _rules(spec: EntitySpec, source: SourceConfig) -> list[tuple[str, str, str]]
 
 def judged_sql(spec: EntitySpec, source: SourceConfig, present: set[str]) -> str:
     """Typed rows of one source and day range, each with its first failing rule (or NULL)."""
-    source_cols = sorted(c for c in present if not c.startswith("_"))
-    selects = ["r._source", "r._partition", "r._row", "r._loaded_at",
-               "CAST(to_json(r) AS VARCHAR) AS raw_row",
-               "md5(CAST(ROW(" + ", ".join(f"r.{quote(c)}" for c in source_cols)
-               + ") AS VARCHAR)) AS content_hash"]
+    selects = ["r._source", "r._partition", "r._row", "r._loaded_at"]
     joins = []
     for i, f in enumerate(spec.fields):
         raw = _raw(raw_column(source, spec, f), present)
         selects.append(f"{raw} AS {f.name}__raw")
-        selects.append(f"{_parsed(f, i, raw, source.pseudonymize)} AS {f.name}")
+        selects.append(f"{_parsed(f, i, raw, source.pseudonymize, _is_utc(source))} AS {f.name}")
         if f.kind == "code":
             joins.append(f"LEFT JOIN _mappings m{i} ON m{i}.source = r._source "
                          f"AND m{i}.mapping = '{f.mapping}' AND m{i}.code = {raw}")
@@ -143,6 +147,12 @@ WITH typed AS (
   FROM raw.{quote(source.raw_table(spec.entity))} r {' '.join(joins)}
   WHERE r._partition >= $start AND r._partition < $end)
 SELECT *{derived}, {reason} AS reason_code, {detail} AS detail FROM typed"""
+
+
+def _content_hash(present: set[str]) -> str:
+    """A hash of a raw row's source columns (not its lineage), to tell exact copies apart."""
+    columns = sorted(c for c in present if not c.startswith("_"))
+    return "md5(CAST(ROW(" + ", ".join(f"r.{quote(c)}" for c in columns) + ") AS VARCHAR))"
 
 
 def load_mappings(con: duckdb.DuckDBPyConnection, sources: list[SourceConfig]) -> None:
@@ -177,46 +187,83 @@ def clean_range(
                     [start, end])
     load_mappings(con, sources)
     key = spec.key.name
-    order = f"{spec.updated} DESC NULLS LAST, " if spec.updated else ""
     columns = ", ".join(CLEAN_TABLES[entity].columns)
     quarantine_cols = ", ".join(QUARANTINE.columns)
     for source in sources:
         present = _columns(con, source.raw_table(entity))
         if entity not in source.entities or not present:
             continue
-        params = {"start": start, "end": end, "tz": source.timezone,
-                  "fmt": source.timestamp_format}
+        params = {"start": start, "end": end, "fmt": source.timestamp_format}
+        if not _is_utc(source):
+            params["tz"] = source.timezone
         if source.pseudonymize and any(f.person for f in spec.fields):
             params["salt"] = pseudonym_salt()
         con.execute(f"CREATE OR REPLACE TEMP TABLE _judged AS "
                     f"{judged_sql(spec, source, present)}", params)
-        con.execute(f"""
-CREATE OR REPLACE TEMP TABLE _ranked AS
-SELECT *, row_number() OVER w AS rn, first_value(content_hash) OVER w AS kept_hash,
-       first_value(_row) OVER w AS kept_row, first_value(_partition) OVER w AS kept_partition
-FROM _judged WHERE reason_code IS NULL
-WINDOW w AS (PARTITION BY {key} ORDER BY {order}_partition DESC, _row DESC)""")
+        _find_losers(con, spec, start, end)
         _settle_with_other_days(con, spec, sources, start, end)
-        con.execute(f"INSERT INTO clean.{entity} ({columns}) "
-                    f"SELECT {columns} FROM _ranked WHERE rn = 1")
+        con.execute(f"""
+INSERT INTO clean.{entity} ({columns})
+SELECT {columns} FROM _judged j
+WHERE reason_code IS NULL
+  AND NOT EXISTS (SELECT 1 FROM _losers l WHERE l._partition = j._partition AND l._row = j._row)
+""")
+        raw_table = f"raw.{quote(source.raw_table(entity))}"
+        # Only folded duplicates need a content hash (exact copy or new version?), and only
+        # rejected rows need their raw JSON: both are computed for those few rows.
+        con.execute(f"""
+CREATE OR REPLACE TEMP TABLE _hashes AS
+SELECT r._partition, r._row, {_content_hash(present)} AS hash
+FROM {raw_table} r SEMI JOIN (
+  SELECT _partition, _row FROM _losers WHERE NOT cross_day
+  UNION SELECT kept_partition, kept_row FROM _losers WHERE NOT cross_day) d
+USING (_partition, _row)""")
         con.execute(f"""
 INSERT INTO clean.{entity}_quarantine ({quarantine_cols})
-SELECT '{entity}', reason_code, detail, {key}__raw, raw_row, _source, _partition, _row, _loaded_at
-FROM _judged WHERE reason_code IS NOT NULL
-UNION ALL
-SELECT '{entity}',
-       CASE WHEN content_hash = kept_hash THEN 'DUPLICATE_EXACT' ELSE 'DUPLICATE_SUPERSEDED' END,
-       CASE WHEN content_hash = kept_hash
-            THEN format('identical to row {{}} of {{}}, which was kept', kept_row, kept_partition)
-            ELSE format('older version of {key} {{}}; row {{}} of {{}} is newer and was kept',
-                        {key}, kept_row, kept_partition) END,
-       {key}__raw, raw_row, _source, _partition, _row, _loaded_at
-FROM _ranked WHERE rn > 1""")
+WITH rejected AS (
+  SELECT reason_code, detail, {key}__raw AS source_key, _partition, _row FROM _judged
+  WHERE reason_code IS NOT NULL
+  UNION ALL
+  SELECT CASE WHEN NOT l.cross_day AND own.hash = kept.hash THEN 'DUPLICATE_EXACT'
+              ELSE 'DUPLICATE_SUPERSEDED' END,
+         CASE WHEN NOT l.cross_day AND own.hash = kept.hash
+              THEN format('identical to row {{}} of {{}}, which was kept', l.kept_row,
+                          l.kept_partition)
+              ELSE format('older version of {key} {{}}; row {{}} of {{}} is newer and was kept',
+                          j.{key}, l.kept_row, l.kept_partition) END,
+         j.{key}__raw, j._partition, j._row
+  FROM _losers l
+  JOIN _judged j ON j._partition = l._partition AND j._row = l._row
+  LEFT JOIN _hashes own ON own._partition = l._partition AND own._row = l._row
+  LEFT JOIN _hashes kept ON kept._partition = l.kept_partition AND kept._row = l.kept_row)
+SELECT '{entity}', q.reason_code, q.detail, q.source_key, CAST(to_json(r) AS VARCHAR),
+       r._source, r._partition, r._row, r._loaded_at
+FROM rejected q JOIN {raw_table} r ON r._partition = q._partition AND r._row = q._row""")
     counts = {}
     for label, table in (("clean", entity), ("quarantined", f"{entity}_quarantine")):
         counts[label] = int(scalar(con, f"SELECT count(*) FROM clean.{table} "
                                    "WHERE _partition >= ? AND _partition < ?", [start, end]))
     return counts
+
+
+def _find_losers(
+    con: duckdb.DuckDBPyConnection, spec: EntitySpec, start: dt.date, end: dt.date
+) -> None:
+    """_losers: valid rows of the range whose key occurs again with a newer version (latest
+    update, then latest day, then latest line of the export wins). Only repeated keys are
+    ranked, so the cost follows the duplicates, not the range."""
+    key = spec.key.name
+    order = f"{spec.updated} DESC NULLS LAST, " if spec.updated else ""
+    con.execute(f"""
+CREATE OR REPLACE TEMP TABLE _losers AS
+SELECT _partition, _row, kept_row, kept_partition, false AS cross_day FROM (
+  SELECT _partition, _row, row_number() OVER w AS rn,
+         first_value(_row) OVER w AS kept_row, first_value(_partition) OVER w AS kept_partition
+  FROM _judged SEMI JOIN (SELECT {key} FROM _judged WHERE reason_code IS NULL
+                          GROUP BY 1 HAVING count(*) > 1) d USING ({key})
+  WHERE reason_code IS NULL
+  WINDOW w AS (PARTITION BY {key} ORDER BY {order}_partition DESC, _row DESC))
+WHERE rn > 1""")
 
 
 def _settle_with_other_days(
@@ -227,11 +274,10 @@ def _settle_with_other_days(
     end: dt.date,
 ) -> None:
     """A ticket updated after the day it was first gathered lands again in a later partition.
-    Only its newest version may stay clean: here the new candidates of [start, end) meet the
-    clean rows of other days with the same key. A losing candidate is marked superseded
-    (rn = 2, so it goes to the quarantine below); a losing older clean row moves to its own
-    day's quarantine, so every day still reconciles. Re-running either day reaches the same
-    state."""
+    Only its newest version may stay clean: here the candidates of [start, end) meet the clean
+    rows of other days with the same key. A losing candidate joins _losers (so it goes to the
+    quarantine); a losing older clean row moves to its own day's quarantine, so every day still
+    reconciles. Re-running either day, in any order, reaches the same state."""
     entity, key = spec.entity, spec.key.name
     # Versions are ordered by the source's update time where the clean table keeps it.
     kept = spec.updated and spec.updated in CLEAN_TABLES[entity].columns
@@ -239,22 +285,24 @@ def _settle_with_other_days(
     old_updated = f"c.{spec.updated}" if kept else "CAST(NULL AS TIMESTAMP)"
     con.execute(f"""
 CREATE OR REPLACE TEMP TABLE _contest AS
+WITH cand AS (
+  SELECT {key} AS k, {new_updated} AS upd, _partition AS part, _row AS row, _source AS src
+  FROM _judged j
+  WHERE reason_code IS NULL AND NOT EXISTS (
+    SELECT 1 FROM _losers l WHERE l._partition = j._partition AND l._row = j._row)),
+old AS (
+  SELECT c.{key} AS k, {old_updated} AS upd, c._partition AS part, c._row AS row,
+         c._source AS src
+  FROM clean.{entity} c
+  WHERE (c._partition < $start OR c._partition >= $end) AND c.{key} IN (SELECT k FROM cand))
 SELECT *, row_number() OVER w AS place,
        first_value(part) OVER w AS win_part, first_value(row) OVER w AS win_row
-FROM (
-  SELECT {key} AS k, {new_updated} AS upd, _partition AS part, _row AS row, _source AS src,
-         true AS is_new FROM _ranked WHERE rn = 1
-  UNION ALL
-  SELECT c.{key}, {old_updated}, c._partition, c._row, c._source, false
-  FROM clean.{entity} c SEMI JOIN (SELECT {key} FROM _ranked WHERE rn = 1) n USING ({key})
-  WHERE c._partition < $start OR c._partition >= $end)
+FROM (SELECT *, true AS is_new FROM cand WHERE k IN (SELECT k FROM old)
+      UNION ALL SELECT *, false FROM old)
 WINDOW w AS (PARTITION BY k ORDER BY upd DESC NULLS LAST, part DESC, row DESC)""",
                 {"start": start, "end": end})
-    con.execute("""
-UPDATE _ranked SET rn = 2, kept_hash = NULL, kept_row = c.win_row, kept_partition = c.win_part
-FROM _contest c
-WHERE c.is_new AND c.place > 1 AND _ranked.rn = 1 AND c.part = _ranked._partition
-  AND c.row = _ranked._row""")
+    con.execute("INSERT INTO _losers SELECT part, row, win_row, win_part, true FROM _contest "
+                "WHERE is_new AND place > 1")
     losers = con.execute("SELECT DISTINCT src FROM _contest WHERE NOT is_new AND place > 1"
                          ).fetchall()
     by_name = {s.name: s for s in sources}
