@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -207,17 +207,135 @@ class KpiCatalogue(_Strict):
 # ---------------------------------------------------------------- sources.yaml (step 3)
 
 
-Entity = Literal["incidents", "changes", "problems", "outages", "surveys"]
+Entity = Literal["incidents", "changes", "problems", "outages", "surveys", "slas", "history"]
 ENTITY_NAMES: tuple[str, ...] = ("incidents", "changes", "problems", "outages", "surveys")
+RAW_ONLY_ENTITIES: tuple[str, ...] = ("slas", "history")
+"""Entities landed in raw (ServiceNow task_sla, audit/history logs) without a clean table yet."""
+SourceKind = Literal["synthetic", "files", "sql", "servicenow", "prometheus"]
+EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+class FileFormat(_Strict):
+    """How the files of a drop folder are written: every known mess of real exports is an
+    option here, so a new export needs configuration, not code."""
+
+    format: Literal["auto", "csv", "jsonl", "parquet", "xlsx"] = "auto"
+    delimiter: str = Field(default=",", min_length=1, max_length=4)
+    quote: str = Field(default='"', max_length=1)
+    escape: str = Field(default='"', max_length=1)
+    encoding: str = "utf-8"
+    header: bool = True
+    skip_lines: int = Field(default=0, ge=0)
+    null_values: list[str] = [""]
+    decimal_comma: bool = False
+    sheet: str | None = None
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        import codecs
+
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown encoding {value!r} (e.g. utf-8, latin-1, cp1252)") from None
+        return value
+
+
+class FilesConfig(_Strict):
+    folder: str = Field(min_length=1)
+    patterns: dict[Entity, str]
+    read: FileFormat = FileFormat()
+
+
+class SqlConfig(_Strict):
+    url_env: EnvName
+    schema_name: str | None = None
+    tables: dict[Entity, str] = {}
+    filters: dict[Entity, dict[str, str | int | float | bool]] = {}
+    chunk_rows: int = Field(default=50_000, ge=100, le=1_000_000)
+
+
+class ServiceNowConfig(_Strict):
+    instance_url: str = Field(pattern=r"^https?://")
+    tables: dict[Entity, str] = {}
+    query: dict[Entity, str] = {}
+    display_value: Literal["true", "false", "all"] = "true"
+    page_size: int = Field(default=1000, ge=1, le=10_000)
+    user_env: EnvName | None = None
+    password_env: EnvName | None = None
+    token_env: EnvName | None = None
+    max_retries: int = Field(default=5, ge=0, le=20)
+    timeout_seconds: float = Field(default=60.0, gt=0)
+
+    @model_validator(mode="after")
+    def _one_auth(self) -> ServiceNowConfig:
+        basic = self.user_env is not None or self.password_env is not None
+        if basic and (self.user_env is None or self.password_env is None):
+            raise ValueError("basic auth needs both user_env and password_env")
+        if basic == (self.token_env is not None):
+            raise ValueError("set either user_env and password_env (basic auth) or token_env "
+                             "(OAuth bearer token), not both and not neither")
+        return self
+
+
+class PrometheusConfig(_Strict):
+    url: str = Field(pattern=r"^https?://")
+    query: str = Field(min_length=1)
+    step_seconds: int = Field(default=60, ge=1)
+    down_below: float = 1.0
+    service_label: str = "job"
+    ci_label: str | None = "instance"
+    services: dict[str, str] = {}
+    max_outage_hours: int = Field(default=24, ge=1, le=24 * 31)
+    token_env: EnvName | None = None
+    timeout_seconds: float = Field(default=60.0, gt=0)
+
+
+_KIND_SECTIONS = ("files", "sql", "servicenow", "prometheus")
+
+
+def _with_preset(data: dict[str, Any]) -> dict[str, Any]:
+    """Fill what the source entry leaves out from its preset; explicit entries win."""
+    from resources.sources.presets import PRESETS
+
+    name = data.get("preset")
+    if name is None:
+        return data
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; known presets: {sorted(PRESETS)}")
+    preset = PRESETS[name]
+    merged = dict(data)
+    merged["columns"] = {
+        entity: {**preset.columns.get(entity, {}), **(data.get("columns") or {}).get(entity, {})}
+        for entity in {*preset.columns, *(data.get("columns") or {})}
+    }
+    merged["mappings"] = {
+        mapping: {**preset.mappings.get(mapping, {}),
+                  **(data.get("mappings") or {}).get(mapping, {})}
+        for mapping in {*preset.mappings, *(data.get("mappings") or {})}
+    }
+    if preset.timestamp_format and "timestamp_format" not in data:
+        merged["timestamp_format"] = preset.timestamp_format
+    for section in ("sql", "servicenow"):
+        if isinstance(data.get(section), dict):
+            merged[section] = {**data[section],
+                               "tables": {**preset.tables, **data[section].get("tables", {})}}
+    if isinstance(data.get("sql"), dict):
+        merged["sql"]["filters"] = {**preset.filters, **data["sql"].get("filters", {})}
+    return merged
 
 
 class SourceConfig(_Strict):
     """One place data comes from. Its raw tables are raw.<name>_<entity>, in the source's own
     columns; `columns` says which source column holds each canonical field where the name
-    differs from the ServiceNow-style default in assets/step4_process/entities.py."""
+    differs from the ServiceNow-style default in assets/step4_process/entities.py. A `preset`
+    (resources/sources/presets.py) supplies columns, vocabularies, date format and tables of a
+    known tool; what the entry states itself wins."""
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)
-    kind: Literal["synthetic"]
+    kind: SourceKind
+    preset: str | None = None
     entities: list[Entity] = list(ENTITY_NAMES)
     timezone: str = "UTC"
     timestamp_format: str = "%Y-%m-%d %H:%M:%S"
@@ -227,6 +345,56 @@ class SourceConfig(_Strict):
     # Replace person fields (caller, assignee) by a salted hash in the clean layer; the salt
     # comes from $SEVENSTEP_PSEUDONYM_SALT (resources/pseudonyms.py), never from this file.
     pseudonymize: bool = False
+    files: FilesConfig | None = None
+    sql: SqlConfig | None = None
+    servicenow: ServiceNowConfig | None = None
+    prometheus: PrometheusConfig | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data: Any) -> Any:
+        return _with_preset(data) if isinstance(data, dict) else data
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {value!r} (an IANA name such as "
+                             "Europe/Amsterdam or UTC)") from None
+        return value
+
+    @model_validator(mode="after")
+    def _kind_section(self) -> SourceConfig:
+        wanted = self.kind if self.kind in _KIND_SECTIONS else None
+        for section in _KIND_SECTIONS:
+            present = getattr(self, section) is not None
+            if section == wanted and not present:
+                raise ValueError(f"a source of kind {self.kind!r} needs a {section!r} section")
+            if section != wanted and present:
+                raise ValueError(f"section {section!r} does not belong to a source of kind "
+                                 f"{self.kind!r}")
+        if len(set(self.entities)) != len(self.entities):
+            raise ValueError(f"entities are listed twice: {self.entities}")
+        if self.kind == "synthetic":
+            extra = sorted(set(self.entities) - set(ENTITY_NAMES))
+            if extra:
+                raise ValueError(f"the synthetic source does not generate {extra}")
+        if self.kind == "prometheus" and self.entities != ["outages"]:
+            raise ValueError("a prometheus source delivers only entities: [outages]")
+        where = {"files": self.files.patterns if self.files else {},
+                 "sql": self.sql.tables if self.sql else {},
+                 "servicenow": self.servicenow.tables if self.servicenow else {}}.get(self.kind)
+        if where is not None:
+            missing = [e for e in self.entities if e not in where]
+            if missing:
+                field = "patterns" if self.kind == "files" else "tables"
+                raise ValueError(f"{self.kind}.{field} names no {field[:-1]} for entities "
+                                 f"{missing}")
+        return self
 
     def raw_table(self, entity: str) -> str:
         """Table name in the raw schema (both parts validated identifiers)."""
@@ -251,6 +419,13 @@ class SourcesConfig(_Strict):
     def providing(self, entity: str) -> list[SourceConfig]:
         """The sources that deliver `entity`, in file order."""
         return [s for s in self.sources if entity in s.entities]
+
+    def get(self, name: str) -> SourceConfig:
+        for source in self.sources:
+            if source.name == name:
+                return source
+        raise KeyError(f"config/sources.yaml has no source named {name!r}; "
+                       f"known: {[s.name for s in self.sources]}")
 
 
 # ---------------------------------------------------------------- calendar.yaml

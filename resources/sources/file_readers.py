@@ -1,0 +1,386 @@
+"""Reading one export file into a DuckDB staging table, as text, with its source line numbers.
+
+CSV, JSON lines and Parquet go through DuckDB's own readers (read_csv with explicit options and
+all_varchar, so a big file never passes through Python); Excel goes through openpyxl in read-only
+mode, a batch of rows at a time. Rows that cannot be parsed (a CSV line with the wrong number of
+fields, a JSON line that is not an object) are staged too, with their columns empty, the raw
+text and the reason in `_error`: step 4 then quarantines them with the file and line, so nothing
+in a file is silently lost. A file that cannot be read at all raises SourceReadError.
+"""
+
+from __future__ import annotations
+
+import codecs
+import datetime as dt
+import os
+import re
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from resources.config_models import FileFormat
+from resources.sources.landing import (
+    SourceReadError,
+    bind,
+    create_stage,
+    quote,
+    source_columns,
+)
+
+DUCKDB_ENCODINGS = {"utf-8": "utf-8", "utf-8-sig": "utf-8", "utf-16": "utf-16",
+                    "iso8859-1": "latin-1", "latin-1": "latin-1"}
+"""Python codec names DuckDB's CSV reader decodes itself; others are transcoded first."""
+
+EXTENSIONS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".jsonl": "jsonl",
+              ".ndjson": "jsonl", ".json": "jsonl", ".parquet": "parquet", ".xlsx": "xlsx",
+              ".xlsm": "xlsx"}
+
+DECIMAL_COMMA = r"[+-]?([0-9]{1,3}(\.[0-9]{3})+|[0-9]+),[0-9]+"
+"""A number written with a decimal comma and optional thousands dots: 1,5 or 1.234,56."""
+
+UNNAMED = re.compile(r"^column\d+$")
+EXCEL_BATCH = 10_000
+
+
+@dataclass(frozen=True)
+class FileRead:
+    rows: int
+    rejected: int
+
+
+def file_format(path: Path, options: FileFormat) -> str:
+    if options.format != "auto":
+        return options.format
+    fmt = EXTENSIONS.get(path.suffix.lower())
+    if fmt is None:
+        raise SourceReadError(f"{path}: cannot tell the format from the extension "
+                              f"{path.suffix!r}; set files.read.format")
+    return fmt
+
+
+def read_file(
+    con: duckdb.DuckDBPyConnection, path: Path, shown: str, stage: str, options: FileFormat,
+    *, numeric_columns: Sequence[str] = (), timestamp_format: str = "%Y-%m-%d %H:%M:%S",
+    timezone: str = "UTC",
+) -> FileRead:
+    """Stage `path` (named `shown` in lineage and errors) into temp table `stage`."""
+    fmt = file_format(path, options)
+    loose = f"{stage}_loose"
+    try:
+        if fmt == "csv":
+            _read_csv(con, path, loose, options)
+        elif fmt == "jsonl":
+            _read_json(con, path, loose, options)
+        elif fmt == "parquet":
+            _read_parquet(con, path, loose, timestamp_format, timezone)
+        else:
+            _read_excel(con, path, loose, options, timestamp_format)
+    except SourceReadError:
+        raise
+    except (duckdb.Error, OSError, ValueError, KeyError, UnicodeError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SourceReadError(f"cannot read {shown} as {fmt}: {reason}") from exc
+    try:
+        _finish(con, loose, stage, shown, options, numeric_columns)
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {quote(loose)}")
+    rows, rejected = con.execute(
+        f"SELECT count(*), count(_error) FROM {quote(stage)}").fetchall()[0]
+    if rows and rows == rejected:
+        first = con.execute(f"SELECT _error FROM {quote(stage)} ORDER BY _row LIMIT 1"
+                            ).fetchall()[0][0]
+        raise SourceReadError(f"cannot read {shown}: none of its {rows} rows parse with the "
+                              f"configured options (first: {first})")
+    return FileRead(int(rows), int(rejected))
+
+
+def _finish(con: duckdb.DuckDBPyConnection, loose: str, stage: str, shown: str,
+            options: FileFormat, numeric_columns: Sequence[str]) -> None:
+    """Null placeholders to NULL, decimal commas to points in number columns, unnamed empty
+    trailing columns dropped; lineage `_file` added."""
+    columns = source_columns(con, loose)
+    filled = con.execute("SELECT " + ", ".join(
+        f"count({quote(c)})" for c in columns) + f" FROM {quote(loose)}").fetchall()[0] \
+        if columns else ()
+    keep = [c for c, n in zip(columns, filled, strict=True) if n or not UNNAMED.match(c)]
+    numeric = {c.lower() for c in numeric_columns}
+    selects = []
+    for column in keep:
+        value = quote(column)
+        if options.null_values:
+            value = f"CASE WHEN list_contains($nulls, trim({value})) THEN NULL ELSE {value} END"
+        if options.decimal_comma and column.lower() in numeric:
+            value = (f"CASE WHEN regexp_full_match(trim({value}), '{DECIMAL_COMMA}') "
+                     f"THEN replace(replace(trim({value}), '.', ''), ',', '.') ELSE {value} END")
+        selects.append(f"{value} AS {quote(column)}")
+    create_stage(con, stage, keep)
+    con.execute(f"INSERT INTO {quote(stage)} BY NAME SELECT {', '.join(selects + [''])}"
+                f"_row, _error, $file AS _file FROM {quote(loose)}",
+                {"nulls": list(options.null_values), "file": shown}
+                if options.null_values else {"file": shown})
+
+
+# ------------------------------------------------------------------------------------ CSV
+
+
+@contextmanager
+def _utf8(path: Path, encoding: str) -> Iterator[tuple[Path, str]]:
+    """The file as DuckDB can decode it: itself, or a UTF-8 copy streamed through Python's codec
+    for encodings DuckDB lacks (cp1252, cp850, ...), in constant memory."""
+    name = codecs.lookup(encoding).name
+    if name in DUCKDB_ENCODINGS:
+        yield path, DUCKDB_ENCODINGS[name]
+        return
+    with tempfile.TemporaryDirectory(prefix="sevenstep-") as folder:
+        copy = Path(folder) / (path.stem + ".utf8" + path.suffix)
+        with open(path, encoding=name, newline="") as src, open(
+                copy, "w", encoding="utf-8", newline="") as dst:
+            while chunk := src.read(1 << 20):
+                dst.write(chunk)
+        yield copy, "utf-8"
+
+
+def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, loose: str,
+              options: FileFormat) -> None:
+    """read_csv with the configured dialect; malformed lines land in DuckDB's reject tables and
+    are staged as rejected rows. `_row` is the physical line in the file, counting the lines that
+    quoted values spread over."""
+    skip = options.skip_lines
+    header_lines = skip + (1 if options.header else 0)
+    with _utf8(path, options.encoding) as (readable, encoding):
+        for table in ("_rejects", "_reject_scans"):
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {quote(loose)} AS SELECT * FROM read_csv($path, "
+            "all_varchar = true, header = $header, delim = $delim, quote = $quote, "
+            "escape = $escape, skip = $skip, encoding = $encoding, store_rejects = true, "
+            "rejects_table = '_rejects', rejects_scan = '_reject_scans', "
+            "max_line_size = 10000000)",
+            {"path": str(readable), "header": options.header, "delim": options.delimiter,
+             "quote": options.quote or None, "escape": options.escape or None, "skip": skip,
+             "encoding": encoding})
+    columns = source_columns(con, loose)
+    text = "concat_ws('', " + ", ".join(quote(c) for c in columns) + ")"
+    con.execute(f"ALTER TABLE {quote(loose)} ADD COLUMN _row BIGINT")
+    con.execute(f"ALTER TABLE {quote(loose)} ADD COLUMN _error VARCHAR")
+    rejects = con.execute(
+        "SELECT line, any_value(csv_line ORDER BY column_idx), "
+        "arg_min(error_type || ': ' || error_message, column_idx) FROM _rejects "
+        "GROUP BY line ORDER BY line").fetchall()
+    multiline = bool(con.execute(
+        f"SELECT count(*) FILTER (WHERE contains({text}, chr(10))) FROM {quote(loose)}"
+    ).fetchall()[0][0])
+    if not multiline and not rejects:
+        con.execute(f"UPDATE {quote(loose)} SET _row = rowid + {header_lines + 1}")
+        return
+    # Lines used by each good record: 1 plus the newlines inside its quoted values.
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _lines AS
+        SELECT _i, _n, coalesce(sum(_n) OVER (ORDER BY _i ROWS BETWEEN UNBOUNDED PRECEDING
+        AND 1 PRECEDING), 0) AS _pre FROM (SELECT rowid AS _i,
+        1 + length({text}) - length(replace({text}, chr(10), '')) AS _n FROM {quote(loose)})""")
+    # DuckDB numbers a rejected record by records, counting skipped and header lines: the k-th
+    # reject (0-based) follows `good` good records.
+    shifts, spent = [], 0
+    for k, (line, csv_line, error) in enumerate(rejects):
+        good = line - header_lines - 1 - k
+        before = con.execute(
+            "SELECT coalesce((SELECT _pre FROM _lines WHERE _i = $g), "
+            "(SELECT coalesce(sum(_n), 0) FROM _lines))", {"g": good}).fetchall()[0][0]
+        physical = header_lines + 1 + int(before) + spent
+        spent += 1 + (csv_line or "").count("\n")
+        shifts.append((good, spent))
+        con.execute(f"INSERT INTO {quote(loose)} (_row, _error) VALUES (?, ?)",
+                    [physical, f"{error} | line text: {csv_line}"])
+    con.execute("CREATE OR REPLACE TEMP TABLE _shifts (g BIGINT, spent BIGINT)")
+    if shifts:
+        con.executemany("INSERT INTO _shifts VALUES (?, ?)", shifts)
+    # A good record after the k-th reject moves down by the lines of rejects 0..k.
+    con.execute(f"""UPDATE {quote(loose)} AS t SET _row = {header_lines + 1} + l._pre
+        + coalesce((SELECT max(s.spent) FROM _shifts s WHERE s.g <= l._i), 0)
+        FROM _lines l WHERE l._i = t.rowid AND t._error IS NULL""")
+    con.execute("DROP TABLE _lines")
+
+
+# ----------------------------------------------------------------------------------- JSON
+
+
+def _read_json(con: duckdb.DuckDBPyConnection, path: Path, loose: str,
+               options: FileFormat) -> None:
+    """JSON lines (one object a line), or a JSON array of objects. Lines are read as text so a
+    malformed line is staged with its line number instead of failing the file."""
+    with open(path, "rb") as handle:
+        head = handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head.startswith(b"["):
+        _read_json_array(con, path, loose)
+        return
+    with _utf8(path, options.encoding) as (readable, encoding):
+        # JSON text never holds a raw control character, so \x1f never splits a line.
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _jsonl AS SELECT line FROM read_csv($path, "
+            "columns = {'line': 'VARCHAR'}, header = false, delim = chr(31), "
+            "quote = '', escape = '', auto_detect = false, encoding = $encoding, "
+            "max_line_size = 100000000)", {"path": str(readable), "encoding": encoding})
+    con.execute("ALTER TABLE _jsonl ADD COLUMN _row BIGINT")
+    con.execute("UPDATE _jsonl SET _row = rowid + 1")
+    con.execute("DELETE FROM _jsonl WHERE line IS NULL OR trim(line) = ''")
+    usable = "json_valid(line) AND starts_with(ltrim(line), '{')"  # valid and an object
+    # Extract from valid lines only (a CASE would still parse the broken ones).
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _jsonl_ok AS SELECT _row, line FROM _jsonl "
+                f"WHERE {usable}")
+    keys = [r[0] for r in con.execute(
+        "SELECT k FROM (SELECT unnest(json_keys(line)) AS k, _row FROM _jsonl_ok) "
+        "GROUP BY k ORDER BY min(_row)").fetchall()]
+    values = [f"json_extract_string(line, $k{i}) AS {quote(k)}" for i, k in enumerate(keys)]
+    params = {f"k{i}": _json_path(k) for i, k in enumerate(keys)}
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {quote(loose)} AS SELECT "
+                f"{', '.join(values + [''])}_row, CAST(NULL AS VARCHAR) AS _error "
+                "FROM _jsonl_ok ORDER BY _row", params)
+    con.execute(f"INSERT INTO {quote(loose)} (_row, _error) SELECT _row, "
+                "'not a JSON object | line text: ' || left(line, 2000) FROM _jsonl "
+                f"WHERE NOT ({usable}) ORDER BY _row")
+    con.execute("DROP TABLE _jsonl")
+    con.execute("DROP TABLE _jsonl_ok")
+
+
+def _json_path(key: str) -> str:
+    return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _read_json_array(con: duckdb.DuckDBPyConnection, path: Path, loose: str) -> None:
+    """A JSON array export: DuckDB's reader; `_row` is the record's position (1-based)."""
+    con.execute("CREATE OR REPLACE TEMP TABLE _jarr AS SELECT * FROM read_json($path, "
+                "format = 'array', records = true, maximum_object_size = 1000000000)",
+                {"path": str(path)})
+    _as_text(con, "_jarr", loose, "rowid + 1", "%Y-%m-%d %H:%M:%S", "UTC")
+    con.execute("DROP TABLE _jarr")
+
+
+# -------------------------------------------------------------------------------- Parquet
+
+
+def _read_parquet(con: duckdb.DuckDBPyConnection, path: Path, loose: str, fmt: str,
+                  tz: str) -> None:
+    con.execute("CREATE OR REPLACE TEMP TABLE _pq AS SELECT * FROM read_parquet($path, "
+                "file_row_number = true)", {"path": str(path)})
+    _as_text(con, "_pq", loose, "file_row_number + 1", fmt, tz, drop=("file_row_number",))
+    con.execute("DROP TABLE _pq")
+
+
+def _as_text(con: duckdb.DuckDBPyConnection, typed: str, loose: str, row: str, fmt: str,
+             tz: str, drop: Sequence[str] = ()) -> None:
+    """Typed columns as text: timestamps in the source's own format and timezone (so step 4
+    parses them like any other text), nested values as JSON."""
+    described = [(r[0], r[1]) for r in con.execute(f"DESCRIBE {quote(typed)}").fetchall()
+                 if r[0] not in drop]
+    selects = []
+    for name, kind in described:
+        column = quote(name)
+        if kind == "TIMESTAMP WITH TIME ZONE":
+            value = f"strftime(timezone($tz, {column}), $fmt)"
+        elif kind.startswith("TIMESTAMP") or kind == "DATE":
+            value = f"strftime(CAST({column} AS TIMESTAMP), $fmt)"
+        elif kind.startswith(("STRUCT", "MAP", "UNION")) or kind.endswith("]") or kind == "JSON":
+            value = f"CAST(to_json({column}) AS VARCHAR)"
+        else:
+            value = f"CAST({column} AS VARCHAR)"
+        selects.append(f"{value} AS {column}")
+    sql = (f"CREATE OR REPLACE TEMP TABLE {quote(loose)} AS SELECT "
+           f"{', '.join(selects + [''])}{row} AS _row, CAST(NULL AS VARCHAR) AS _error "
+           f"FROM {quote(typed)} ORDER BY _row")
+    con.execute(sql, bind(sql, {"tz": tz, "fmt": fmt}))
+
+
+# ---------------------------------------------------------------------------------- Excel
+
+
+def _excel_text(value: object, fmt: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.strftime(fmt)
+    if isinstance(value, dt.date):
+        return dt.datetime.combine(value, dt.time()).strftime(fmt)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _header_names(cells: Sequence[object]) -> list[str]:
+    """Header names as DuckDB's CSV reader makes them: empty -> columnN, repeats -> name_1."""
+    names: list[str] = []
+    seen: dict[str, int] = {}
+    for i, cell in enumerate(cells):
+        name = str(cell).strip() if cell is not None and str(cell).strip() else f"column{i}"
+        base = name
+        while name.lower() in seen:
+            seen[base.lower()] += 1
+            name = f"{base}_{seen[base.lower()] - 1}"
+        seen.setdefault(name.lower(), 1)
+        names.append(name)
+    return names
+
+
+def _read_excel(con: duckdb.DuckDBPyConnection, path: Path, loose: str, options: FileFormat,
+                fmt: str) -> None:
+    """openpyxl in read-only mode streams the sheet; rows go to DuckDB in batches."""
+    import openpyxl
+
+    book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    try:
+        if options.sheet is not None and options.sheet not in book.sheetnames:
+            raise SourceReadError(f"{path.name}: no sheet {options.sheet!r}; sheets: "
+                                  f"{book.sheetnames}")
+        sheet = book[options.sheet] if options.sheet else book.worksheets[0]
+        rows = sheet.iter_rows(values_only=True)
+        for _ in range(options.skip_lines):
+            next(rows, None)
+        first = next(rows, None) or ()
+        names = _header_names(first) if options.header else [
+            f"column{i}" for i in range(len(first))]
+        line = options.skip_lines + 1
+        if not options.header:
+            rows = iter([first, *rows])
+            line -= 1
+        create_stage(con, loose, names)
+        batch: list[list[object]] = []
+        for values in rows:
+            line += 1
+            if values is None or all(v is None for v in values):
+                continue
+            texts = [_excel_text(v, fmt) for v in values[:len(names)]]
+            batch.append(texts + [None] * (len(names) - len(texts)) + [line])
+            if len(batch) >= EXCEL_BATCH:
+                _insert_batch(con, loose, names, batch)
+                batch = []
+        _insert_batch(con, loose, names, batch)
+    finally:
+        book.close()
+    for column in ("_file", "_query", "_partition"):
+        con.execute(f"ALTER TABLE {quote(loose)} DROP COLUMN {column}")
+
+
+def _insert_batch(con: duckdb.DuckDBPyConnection, table: str, names: list[str],
+                  batch: list[list[object]]) -> None:
+    if not batch:
+        return
+    frame = pd.DataFrame(batch, columns=[*names, "_row"], dtype=object)
+    insert_frame(con, table, frame)
+
+
+def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
+    """Append a small DataFrame (one batch) by column name."""
+    con.register("_batch", frame)
+    try:
+        con.execute(f"INSERT INTO {quote(table)} BY NAME SELECT * FROM _batch")
+    finally:
+        con.unregister("_batch")
+
+
+def file_day(path: Path) -> dt.date:
+    """The UTC day a file was last written: the partition of rows without a usable date."""
+    return dt.datetime.fromtimestamp(os.stat(path).st_mtime, dt.UTC).date()
