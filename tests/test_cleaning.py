@@ -166,3 +166,28 @@ def test_a_late_update_supersedes_the_earlier_day_in_any_order(monkeypatch, orde
     assert clean == [("INC1", later, True), ("INC9", DAY, True)]
     assert quarantine == [("INC1", DAY, "DUPLICATE_SUPERSEDED")]
     assert reconciliation(con, "incidents", [source], DAY, later + dt.timedelta(days=1)) == []
+
+
+def test_a_line_the_file_reader_could_not_split_is_quarantined_with_file_and_line(
+    monkeypatch,
+) -> None:
+    monkeypatch.setenv("SEVENSTEP_PSEUDONYM_SALT", SALT)
+    frame = pd.DataFrame([_row("INC1"), {k: None for k in _row("x")}])
+    frame["_partition"] = DAY
+    frame["_row"] = [2, 7]
+    frame["_file"] = "drop/incidents.csv"
+    frame["_error"] = [None, 'unterminated quote: "INC2,2026-03-02 09:00']
+    con = duckdb.connect()
+    for schema in ("raw", "clean"):
+        con.execute(f"CREATE SCHEMA {schema}")
+    con.register("f", frame)
+    con.execute("CREATE TABLE raw.synthetic_incidents AS SELECT *, 'synthetic' AS _source, "
+                f"TIMESTAMP '{LOADED}' AS _loaded_at FROM f")
+    con.execute(ddl("clean", "incidents", CLEAN_TABLES["incidents"]))
+    con.execute(ddl("clean", "incidents_quarantine", QUARANTINE))
+    counts = clean_range(con, INCIDENTS, [sources().sources[0]], DAY, DAY + dt.timedelta(days=1))
+    assert counts == {"clean": 1, "quarantined": 1}
+    code, detail = con.execute("SELECT reason_code, detail FROM clean.incidents_quarantine"
+                               ).fetchall()[0]
+    assert code == "UNPARSEABLE_ROW"
+    assert detail == 'line 7 of drop/incidents.csv: unterminated quote: "INC2,2026-03-02 09:00'

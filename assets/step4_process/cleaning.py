@@ -20,6 +20,7 @@ from resources.pseudonyms import pseudonym_salt
 from resources.warehouse import scalar
 
 REASONS: dict[str, str] = {
+    "UNPARSEABLE_ROW": "The file reader could not split the line into fields (quotes, delimiter).",
     "MISSING_KEY": "The row has no key (ticket number), so it cannot be tracked.",
     "MISSING_REQUIRED": "A required field (e.g. opened_at, priority) is empty.",
     "UNPARSEABLE_TIMESTAMP": "A timestamp does not match the source's timestamp_format.",
@@ -78,13 +79,20 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _rules(spec: EntitySpec, source: SourceConfig) -> list[tuple[str, str, str]]:
+def _rules(
+    spec: EntitySpec, source: SourceConfig, present: set[str]
+) -> list[tuple[str, str, str]]:
     """(reason code, condition, detail expression) in the order they are tested. Details name
     the source's own column, so a person can find the value in their export."""
     col = {f.name: _literal(raw_column(source, spec, f)) for f in spec.fields}
     key = spec.key
-    rules = [("MISSING_KEY", f"{key.name} IS NULL",
-              f"format('key field {{}} is empty', {col[key.name]})")]
+    rules = []
+    if "_error" in present:  # the file reader's verdict on a line it could not parse
+        file = "coalesce(_file, 'the file')" if "_file" in present else "'the file'"
+        rules.append(("UNPARSEABLE_ROW", "_error IS NOT NULL",
+                      f"format('line {{}} of {{}}: {{}}', _row, {file}, _error)"))
+    rules.append(("MISSING_KEY", f"{key.name} IS NULL",
+                  f"format('key field {{}} is empty', {col[key.name]})"))
     for f in spec.fields:
         raw = f"{f.name}__raw"
         shown = f"coalesce(to_json({raw}), 'null')"
@@ -129,6 +137,7 @@ def _rules(spec: EntitySpec, source: SourceConfig) -> list[tuple[str, str, str]]
 def judged_sql(spec: EntitySpec, source: SourceConfig, present: set[str]) -> str:
     """Typed rows of one source and day range, each with its first failing rule (or NULL)."""
     selects = ["r._source", "r._partition", "r._row", "r._loaded_at"]
+    selects += [f"r.{c}" for c in ("_error", "_file") if c in present]
     joins = []
     for i, f in enumerate(spec.fields):
         raw = _raw(raw_column(source, spec, f), present)
@@ -137,7 +146,7 @@ def judged_sql(spec: EntitySpec, source: SourceConfig, present: set[str]) -> str
         if f.kind == "code":
             joins.append(f"LEFT JOIN _mappings m{i} ON m{i}.source = r._source "
                          f"AND m{i}.mapping = '{f.mapping}' AND m{i}.code = {raw}")
-    rules = _rules(spec, source)
+    rules = _rules(spec, source, present)
     reason = "CASE " + " ".join(f"WHEN {c} THEN '{code}'" for code, c, _ in rules) + " END"
     detail = "CASE " + " ".join(f"WHEN {c} THEN {d}" for _, c, d in rules) + " END"
     derived = "".join(f", {expr} AS {name}" for name, expr in spec.derived.items())
