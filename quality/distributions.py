@@ -20,6 +20,7 @@ import pandas as pd
 HISTORY_DAYS = 56
 MIN_HISTORY_ROWS = 200
 MAX_HOUR_SHIFT = 2.0  # hours the typical opening time may move before a run is stopped
+MIN_DAY_ROWS = 30  # a day's typical hour from fewer rows is noise (it moves 2 h by chance)
 MIN_DAY_SHARE = 0.25  # a day with fewer rows than this share of a usual day is suspicious
 MAX_DAY_FACTOR = 4.0  # ... and so is a day with this many times a usual day's rows
 MAX_PRIORITY_SHIFT = 0.10  # absolute change in a priority's share of tickets
@@ -70,6 +71,10 @@ def hour_profile(
     centre = _circular_mean_hour(history["hour"])
     # Hours wrap at midnight, so each day's typical hour is a circular mean, compared with the
     # history's on the circle: a 9-hour shift reads as 9 hours, not as a diluted average.
+    sized = current.groupby("day")["hour"].filter(lambda h: len(h) >= MIN_DAY_ROWS)
+    if sized.empty:
+        return True, {"verdict": f"not judged: no day has {MIN_DAY_ROWS} rows or more"}
+    current = current.loc[sized.index]
     shifts = current.groupby("day")["hour"].apply(
         lambda h: ((_circular_mean_hour(h) - centre + 12) % 24) - 12).rename("shift")
     import great_expectations as gx

@@ -51,6 +51,10 @@ class SyntheticParams:
     as_of: dt.datetime = dt.datetime(2026, 1, 1)  # extraction moment (naive UTC): set it
     dirty_share: float = 0.01  # share of incident and change rows made dirty
     events: bool = True  # inject the scenario events
+    # (service, first day, factor) steps: from that day on, work on the service's incidents takes
+    # `factor` times as long (0.4 an improvement, 2.5 a degradation), tickets already open
+    # included; steps on one service multiply. Lets a test stage a change and its remedy.
+    resolution_changes: tuple[tuple[str, dt.date, float], ...] = ()
 
 
 ENTITIES: tuple[str, ...] = ("incidents", "changes", "problems", "outages", "surveys")
@@ -292,6 +296,7 @@ def _incidents(params: SyntheticParams, day: dt.date, scen: Scenario,
     n = len(opened)
     ack = opened + rng.lognormal(np.log(_ACK_MEDIAN_S[prio]), 0.9).astype(np.int64)
     work = rng.lognormal(np.log(_RESOLVE_MEDIAN_S[prio]), 0.9) * _slowdown(scen, svc, opened)
+    work = _paced(params, svc, opened, work)
     hold = (rng.random(n) < 0.15) * rng.lognormal(np.log(6 * 3600), 1.0, n).astype(np.int64)
     reopens = rng.choice(3, n, p=[0.97, 0.027, 0.003])
     rework = (reopens * rng.lognormal(np.log(DAY_S), 0.5, n)).astype(np.int64)
@@ -343,6 +348,29 @@ def _slowdown(scen: Scenario, svc: np.ndarray, opened: np.ndarray) -> np.ndarray
         return 1.0
     ramp = np.clip((opened - to_seconds(event.start)) / DEGRADATION_RAMP.total_seconds(), 0, 1)
     return np.where(svc == _SERVICE_INDEX[event.service], 1 + (event.magnitude - 1) * ramp, 1.0)
+
+
+def _paced(params: SyntheticParams, svc: np.ndarray, opened: np.ndarray, work: np.ndarray
+           ) -> np.ndarray:
+    """Clock seconds the work takes when resolution_changes alter its pace on the way."""
+    if not params.resolution_changes:
+        return work
+    clock, left = opened.astype(float), work.astype(float)
+    pace, paced = np.ones(len(work)), np.zeros(len(work), dtype=bool)
+    for service, first_day, factor in sorted(params.resolution_changes, key=lambda c: c[1]):
+        if service not in _SERVICE_INDEX:
+            raise ValueError(f"resolution_changes names unknown service {service!r}; "
+                             f"known: {', '.join(SERVICES)}")
+        at = float(to_seconds(first_day))
+        mine = svc == _SERVICE_INDEX[service]
+        before = mine & (opened < at)  # still being worked at the change: remaining work slows
+        reach = before & (clock + left * pace > at)
+        left[reach] -= (at - clock[reach]) / pace[reach]
+        clock[reach] = at
+        later = reach | (mine & (opened >= at))
+        pace[later] *= factor
+        paced |= later
+    return np.where(paced, clock + left * pace - opened, work)  # untouched rows stay exact
 
 
 def _outages(params: SyntheticParams, day: dt.date, event: ScenarioEvent | None

@@ -1,0 +1,1 @@
+"""Alembic migrations of the improvement register (run by resources.register.migrate)."""
