@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Sequence
 
 import dagster as dg
@@ -22,6 +23,19 @@ WAREHOUSE_POOL = "duckdb_warehouse"
 """DuckDB allows one writing process: every writer joins this pool (limit 1 in dagster.yaml)."""
 
 OWNER = "team:service-improvement"
+
+
+def content_version(*frames: object) -> dg.DataVersion:
+    """A data version from the content of configuration-derived tables.
+
+    Unpartitioned assets upstream of the daily partitions (services, KPI catalogue) are
+    re-materialized by every nightly run; with Dagster's default (a new data version per run)
+    that would mark every day of history stale in the UI. Hashing the content makes history
+    stale only when what it was computed from really changed."""
+    digest = hashlib.sha256()
+    for frame in frames:
+        digest.update(frame.to_json(orient="split", date_format="iso").encode())
+    return dg.DataVersion(digest.hexdigest()[:16])
 
 
 def day_range(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:

@@ -1,20 +1,53 @@
 """Step 2 — define what you will measure: the KPI catalogue from config/kpis.yaml.
 
-Each KPI is stored with its formula, attribution rule and a content hash of its definition, so
-every value computed later can say which definition produced it.
+The file is validated when it is loaded — every expression against the canonical schema in a
+sandbox — so a broken definition never reaches this asset. Each KPI is stored with its formula,
+attribution rule, counting unit, the tables and fields it needs and the version (content hash)
+that every value computed from it records.
 """
 
+from __future__ import annotations
 
 import dagster as dg
 import pandas as pd
 
-from assets.common import OWNER, replace_table, table_metadata
-from quality.kpi_expressions import catalogue_problems
+from assets.common import OWNER, content_version, replace_table, table_metadata
+from assets.kpi_coverage import needs
+from assets.kpi_sql import kpi_version, reads
 from resources.settings import kpis
 from resources.warehouse import Warehouse
 
 GROUP = "step2_measures"
-CATALOGUE_CHECK = "kpi_expressions_compile"
+
+
+def catalogue_frame() -> pd.DataFrame:
+    """One row per KPI of config/kpis.yaml, with everything the later steps need to know."""
+    return pd.DataFrame([
+        {
+            "kpi_id": k.id,
+            "name": k.name,
+            "description": k.description,
+            "unit": k.unit,
+            "direction": k.direction,
+            "kind": k.kind,
+            "aggregate": k.aggregate,
+            "rollup": k.rollup,
+            "source_table": k.table,
+            "reads": ", ".join(reads(k)),
+            "fields": ", ".join(needs(k).fields),
+            "formula": k.formula,
+            "breakdowns": ", ".join(k.breakdowns),
+            "target": k.target,
+            "warning": k.warning,
+            "objectives": ", ".join(k.objectives),
+            "owner": k.owner,
+            "attribution": k.attribution,
+            "counting_unit": k.counting_unit,
+            "kpi_version": kpi_version(k),
+            "definition": k.model_dump_json(),
+        }
+        for k in kpis().kpis
+    ])
 
 
 @dg.asset(
@@ -24,58 +57,23 @@ CATALOGUE_CHECK = "kpi_expressions_compile"
     owners=[OWNER],
     pool="duckdb_warehouse",
     deps=[dg.AssetKey(["strategy", "targets"])],
-    description="The KPI catalogue: definition, formula, unit, direction, target, thresholds, "
-    "objectives served, attribution rule and version hash of each KPI.",
-    check_specs=[
-        dg.AssetCheckSpec(
-            CATALOGUE_CHECK,
-            asset=["measures", "kpi_catalogue"],
-            blocking=True,
-            description="Every KPI expression compiles against the canonical schema in a "
-            "sandbox that cannot write, attach, install or read files.",
-        )
-    ],
+    description="The KPI catalogue: definition, formula, unit, direction, aggregation, target, "
+    "thresholds, objectives served, attribution rule, counting unit, tables and fields read and "
+    "the version hash of each KPI.",
 )
-def kpi_catalogue(warehouse: Warehouse):
-    catalogue = kpis()
-    problems = catalogue_problems(catalogue)
-    frame = pd.DataFrame(
-        [
-            {
-                "kpi_id": k.id,
-                "name": k.name,
-                "description": k.description,
-                "unit": k.unit,
-                "direction": k.direction,
-                "kind": k.kind,
-                "source_table": k.table,
-                "formula": k.formula,
-                "rollup": k.rollup,
-                "breakdowns": ", ".join(k.breakdowns),
-                "target": k.target,
-                "warning": k.warning,
-                "objectives": ", ".join(k.objectives),
-                "owner": k.owner,
-                "attribution": k.attribution,
-                "counting_unit": k.counting_unit,
-                "kpi_version": k.version,
-                "definition": k.model_dump_json(),
-            }
-            for k in catalogue.kpis
-        ]
-    )
+def kpi_catalogue(warehouse: Warehouse) -> dg.MaterializeResult:
+    frame = catalogue_frame()
     with warehouse.connect() as con:
         rows = replace_table(con, "measures.kpi_catalogue", frame)
         metadata = table_metadata(con, "measures.kpi_catalogue", rows)
-    yield dg.MaterializeResult(metadata=metadata)
-    yield dg.AssetCheckResult(
-        check_name=CATALOGUE_CHECK,
-        passed=not problems,
-        metadata={
-            "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none"),
-            "kpis_checked": len(catalogue.kpis),
-        },
-    )
+    # The version of what the KPI facts are computed from (each KPI's definition version), so
+    # an unchanged catalogue leaves the facts' history fresh and a changed one marks it stale.
+    return dg.MaterializeResult(data_version=content_version(frame[["kpi_id", "kpi_version"]]),
+                                metadata={
+        **metadata,
+        "by_table": dg.MetadataValue.md(
+            frame.groupby("source_table")["kpi_id"].agg(", ".join).to_markdown()),
+    })
 
 
 defs = dg.Definitions(assets=[kpi_catalogue])

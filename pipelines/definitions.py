@@ -1,9 +1,11 @@
 """The one Definitions object: what `dagster dev -w workspace.yaml` and the CLI load.
 
 Each step module exposes its own `defs` (assets, checks, sensors); they are merged here with the
-shared resources, jobs and schedules. Everything runs in one process (in_process_executor)
-because DuckDB allows one writing process; steps still appear separately in the UI with their
-own checks and metadata.
+shared resources, jobs, schedules and the run-failure sensor. By default everything runs in one
+process (in_process_executor): DuckDB allows one writing process, and steps still appear
+separately in the UI with their own checks and metadata. SEVENSTEP_EXECUTOR=celery (or
+multiprocess) spreads steps over workers instead (pipelines/executors.py); the
+`duckdb_warehouse` concurrency pool keeps the warehouse to one writer either way.
 """
 
 import dagster as dg
@@ -17,7 +19,9 @@ from assets import (
     step6_present,
     step7_implement,
 )
+from pipelines.executors import executor_from_env
 from pipelines.jobs import everything, nightly, nightly_schedule
+from pipelines.run_failure import run_failure_alert
 from resources.report_store import ReportStore
 from resources.synthetic import SyntheticSource
 from resources.warehouse import Warehouse
@@ -37,7 +41,8 @@ defs = dg.Definitions.merge(
     dg.Definitions(
         jobs=[everything, nightly],
         schedules=[nightly_schedule],
+        sensors=[run_failure_alert],
         resources=default_resources(),
-        executor=dg.in_process_executor,
+        executor=executor_from_env(),
     ),
 )

@@ -42,7 +42,8 @@ def col(
 
 LINEAGE = {
     "_source": col("VARCHAR", "Name of the configured source the row came from.", nullable=False),
-    "_partition": col("DATE", "Day partition the row was gathered in (its creation day).",
+    "_partition": col("DATE", "Day partition the row was gathered in: the day it was created "
+                      "or last updated at the source.",
                       nullable=False),
     "_row": col("BIGINT", "Row number in the raw partition load: the way back to the raw row.",
                 nullable=False),
@@ -94,6 +95,15 @@ INCIDENTS = pa.DataFrameSchema(
                                       checks=NON_NEGATIVE),
         "minutes_to_resolve": col("DOUBLE", "resolved_at - opened_at - on_hold, in minutes.",
                                   checks=NON_NEGATIVE),
+        "first_resolved_at": col("TIMESTAMP", "First resolution (UTC): resolved_at of an "
+                                 "incident never reopened; null while open or when reopened "
+                                 "(the source does not report the earlier resolution)."),
+        "minutes_to_acknowledge_business": col("DOUBLE", "Business minutes (config/calendar.yaml) "
+                                               "from opened_at to acknowledged_at.",
+                                               checks=NON_NEGATIVE),
+        "minutes_to_resolve_business": col("DOUBLE", "Business minutes from opened_at to "
+                                           "resolved_at, the on-hold share removed.",
+                                           checks=NON_NEGATIVE),
         **LINEAGE,
     },
     checks=[_not_before("resolved_at", "opened_at"), _not_before("acknowledged_at", "opened_at"),
@@ -195,7 +205,8 @@ SLA_RECORDS = pa.DataFrameSchema(
                      checks=[pa.Check.isin(["completed", "in_progress"])]),
         "breached": col("BOOLEAN", "Elapsed beyond target (final state of the record).",
                         nullable=False),
-        "_partition": LINEAGE["_partition"],
+        "_partition": col("DATE", "Partition of the incident the record belongs to.",
+                          nullable=False),
     },
     unique=["incident_id", "sla_type"],
     name="clean.sla_records",
@@ -214,7 +225,7 @@ KPI_DAILY = pa.DataFrameSchema(
         "value": col("DOUBLE", "numerator / denominator; null when the denominator is 0."),
         "kpi_version": col("VARCHAR", "Content hash of the definition that computed it.",
                            nullable=False),
-        "_partition": LINEAGE["_partition"],
+        "_partition": col("DATE", "The day the values belong to (equals day).", nullable=False),
     },
     unique=["kpi_id", "day", "breakdown", "breakdown_value"],
     name="clean.kpi_daily",

@@ -5,9 +5,18 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 Identifier = str  # lower_snake_case, validated where used
 
@@ -84,70 +93,93 @@ class StrategyConfig(_Strict):
     baseline: Period
     reporting: Reporting = Reporting()
 
-    @model_validator(mode="after")
-    def _references_exist(self) -> StrategyConfig:
+    def config_problems(self) -> list[tuple[tuple[int | str, ...], str]]:
+        """Cross-references inside the file, each at the line of the field that is wrong."""
         goals = {g.id for g in self.business_goals}
         services = {s.name for s in self.services}
-        for objective in self.objectives:
+        problems: list[tuple[tuple[int | str, ...], str]] = []
+        for i, objective in enumerate(self.objectives):
             if objective.business_goal not in goals:
-                raise ValueError(
-                    f"objective {objective.id} serves business goal {objective.business_goal!r}, "
-                    f"which is not among business_goals {sorted(goals)}"
-                )
-            unknown = [s for s in objective.services if s not in services]
-            if unknown:
-                raise ValueError(
-                    f"objective {objective.id} names services {unknown} that are not in services"
-                )
+                problems.append((("objectives", i, "business_goal"),
+                                 f"business goal {objective.business_goal!r} is not among "
+                                 f"business_goals {sorted(goals)}"))
+            for j, service in enumerate(objective.services):
+                if service not in services:
+                    problems.append((("objectives", i, "services", j),
+                                     f"service {service!r} is not in services "
+                                     f"{sorted(services)}"))
+            if objective.horizon <= self.baseline.end:
+                problems.append((("objectives", i, "horizon"),
+                                 f"horizon {objective.horizon} is not after the end of the "
+                                 f"baseline period {self.baseline.end}"))
         for field, items in (("objectives", [o.id for o in self.objectives]),
                              ("services", [s.name for s in self.services])):
-            dupes = sorted({i for i in items if items.count(i) > 1})
-            if dupes:
-                raise ValueError(f"duplicate {field}: {dupes}")
-        return self
+            for i, item in enumerate(items):
+                if items.index(item) != i:
+                    problems.append(((field, i), f"duplicate {field[:-1]} {item!r}"))
+        return problems
 
 
 # ---------------------------------------------------------------- kpis.yaml (step 2)
 
-Breakdown = Literal["service", "priority", "assignment_group", "category", "ci"]
+Breakdown = Literal["service", "priority", "assignment_group", "category", "ci", "contact_type",
+                    "change_type"]
+Aggregate = Literal["count", "sum", "ratio", "mean", "median", "p90", "p95"]
+QUANTILES: dict[str, float] = {"median": 0.5, "p90": 0.9, "p95": 0.95}
+"""Aggregates computed from the detail rows at every grain (never from daily values)."""
+
+_AGGREGATE_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # aggregate: (fields it needs, fields it refuses)
+    "count": ((), ("denominator", "measure")),
+    "sum": (("numerator",), ("denominator", "measure")),
+    "ratio": (("numerator", "denominator"), ("measure",)),
+    "mean": (("measure",), ("numerator", "denominator")),
+    **{q: (("measure",), ("numerator", "denominator")) for q in QUANTILES},
+}
 
 
 class KpiDefinition(_Strict):
+    """One KPI: what it measures, how, and against which target. The expressions are SQL over
+    one canonical table; quality/kpi_expressions.py checks them when the file is loaded."""
+
     id: str = Field(pattern=_KPI_ID_PATTERN)
-    name: str
-    description: str
-    unit: str
+    name: str = Field(min_length=1)
+    description: str = Field(min_length=1)
+    unit: str = Field(min_length=1)
     direction: Literal["higher_is_better", "lower_is_better"]
-    kind: Literal["event", "snapshot", "availability"]
-    table: str | None = None
+    kind: Literal["event", "snapshot"] = "event"
+    aggregate: Aggregate
+    table: str
     time_column: str | None = None
     start_column: str | None = None
     end_column: str | None = None
     numerator: str | None = None
     denominator: str | None = None
+    measure: str | None = None
     filter: str | None = None
-    rollup: Literal["ratio", "last"] = "ratio"
     breakdowns: list[Breakdown] = []
     target: float | None = None
     warning: float | None = None
     objectives: list[str] = []
     owner: str
-    attribution: str
-    counting_unit: str
+    attribution: str = Field(min_length=1)
+    counting_unit: str = Field(min_length=1)
 
     @model_validator(mode="after")
     def _kind_fields(self) -> KpiDefinition:
-        needed = {
-            "event": ("table", "time_column", "numerator"),
-            "snapshot": ("table", "start_column", "end_column", "numerator"),
-            "availability": (),
-        }[self.kind]
-        missing = [f for f in needed if not getattr(self, f)]
+        needed = ("time_column",) if self.kind == "event" else ("start_column", "end_column")
+        unused = ("start_column", "end_column") if self.kind == "event" else ("time_column",)
+        wants, refuses = _AGGREGATE_FIELDS[self.aggregate]
+        missing = [f for f in (*needed, *wants) if not getattr(self, f)]
         if missing:
-            raise ValueError(f"a KPI of kind {self.kind!r} needs {', '.join(missing)}")
-        if self.kind == "snapshot" and self.rollup != "last":
-            raise ValueError("a snapshot KPI (a level at the end of each day) must use "
-                             "rollup: last")
+            raise ValueError(f"a KPI of kind {self.kind!r} with aggregate {self.aggregate!r} "
+                             f"needs {', '.join(missing)}")
+        extra = [f for f in (*unused, *refuses) if getattr(self, f) is not None]
+        if extra:
+            raise ValueError(f"{', '.join(extra)} has no meaning for a KPI of kind {self.kind!r} "
+                             f"with aggregate {self.aggregate!r}; remove it")
+        if len(set(self.breakdowns)) != len(self.breakdowns):
+            raise ValueError("breakdowns lists a dimension twice")
         if self.warning is not None and self.target is None:
             raise ValueError("warning is set but target is not")
         if self.target is not None and self.warning is not None:
@@ -165,27 +197,60 @@ class KpiDefinition(_Strict):
         return self
 
     @property
-    def version(self) -> str:
-        """A content hash of everything that changes the numbers (not names or prose)."""
+    def rollup(self) -> Literal["ratio", "last", "quantile"]:
+        """How values combine over days: sum(numerator)/sum(denominator), the last day's level
+        (snapshots), or a quantile recomputed from the detail rows of the whole period."""
+        if self.kind == "snapshot":
+            return "last"
+        return "quantile" if self.aggregate in QUANTILES else "ratio"
+
+    @property
+    def numerator_sql(self) -> str:
+        """The aggregate summed per day (quantile KPIs: the count of measured rows)."""
+        if self.aggregate == "count":
+            return self.numerator or "count(*)"
+        if self.aggregate in ("sum", "ratio"):
+            return str(self.numerator)
+        return f"sum({self.measure})" if self.aggregate == "mean" else f"count({self.measure})"
+
+    @property
+    def denominator_sql(self) -> str | None:
+        """What the numerator is divided by; None: one per day (counts and sums are rates)."""
+        if self.aggregate == "ratio":
+            return self.denominator
+        if self.aggregate == "mean":
+            return f"count({self.measure})"
+        return None
+
+    @property
+    def definition_hash(self) -> str:
+        """A content hash of everything in this entry that changes the numbers (not names,
+        prose or targets)."""
         formula = self.model_dump(
-            include={"kind", "table", "time_column", "start_column", "end_column", "numerator",
-                     "denominator", "filter", "rollup"}
+            include={"kind", "aggregate", "table", "time_column", "start_column", "end_column",
+                     "numerator", "denominator", "measure", "filter"}
         )
         digest = hashlib.sha256(json.dumps(formula, sort_keys=True).encode()).hexdigest()
         return digest[:12]
 
     @property
     def formula(self) -> str:
-        """The formula in words and SQL, as shown in the catalogue and the report."""
-        if self.kind == "availability":
-            return "(agreed minutes - unplanned downtime minutes) / agreed minutes"
+        """The formula in SQL words, as shown in the catalogue and the report."""
         if self.kind == "event":
-            per = f"day of {self.time_column}"
+            per = f"on the day of {self.time_column}"
         else:
-            per = f"open at end of day ({self.start_column} <= t < {self.end_column})"
-        den = self.denominator or "1 per day"
+            per = (f"open at the end of each day as_of ({self.start_column} < as_of, "
+                   f"{self.end_column} empty or >= as_of)")
         where = f" WHERE {self.filter}" if self.filter else ""
-        return f"{self.numerator} / {den} over {self.table}{where}, by {per}"
+        if self.aggregate in QUANTILES:
+            what = f"quantile_cont({self.measure}, {QUANTILES[self.aggregate]})"
+        elif self.aggregate == "mean":
+            what = f"avg({self.measure})"
+        elif self.denominator_sql:
+            what = f"{self.numerator_sql} / {self.denominator_sql}"
+        else:
+            what = self.numerator_sql + (" per day" if self.kind == "event" else "")
+        return f"{what} over {self.table}{where}, {per}"
 
 
 class KpiCatalogue(_Strict):
@@ -201,7 +266,19 @@ class KpiCatalogue(_Strict):
         return kpis
 
     def get(self, kpi_id: str) -> KpiDefinition:
-        return next(k for k in self.kpis if k.id == kpi_id)
+        found = next((k for k in self.kpis if k.id == kpi_id), None)
+        if found is None:
+            raise KeyError(f"no KPI {kpi_id!r} in the catalogue; known: "
+                           f"{', '.join(k.id for k in self.kpis)}")
+        return found
+
+    def config_problems(self) -> list[tuple[tuple[int | str, ...], str]]:
+        """Every expression checked against the canonical schema in a locked sandbox (run by
+        the loader after the shape is valid, so each problem gets its file and line)."""
+        from quality.kpi_expressions import catalogue_problems
+
+        return [(("kpis", i, *(int(p) if p.isdigit() else p for p in field.split("."))),
+                 reason) for i, field, reason in catalogue_problems(self)]
 
 
 # ---------------------------------------------------------------- sources.yaml (step 3)
@@ -430,19 +507,68 @@ class SourcesConfig(_Strict):
 
 # ---------------------------------------------------------------- calendar.yaml
 
+_CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
+
+
+def clock_minutes(text: str) -> int:
+    """'08:30' -> 510; '24:00' (the end of the day) -> 1440."""
+    if not isinstance(text, str) or not _CLOCK.match(text):
+        raise ValueError(f"{text!r} is not a time of day as 'HH:MM' (00:00 to 24:00)")
+    hours, minutes = text.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def _unquoted_time(value: Any) -> Any:
+    """YAML reads an unquoted 18:00 as the number 1080 (base 60): turn it back."""
+    return f"{value // 60:02d}:{value % 60:02d}" if isinstance(value, int) else value
+
+
+def _valid_time(value: str) -> str:
+    clock_minutes(value)
+    return value
+
+
+def _ordered_span(span: tuple[str, str]) -> tuple[str, str]:
+    if clock_minutes(span[0]) >= clock_minutes(span[1]):
+        raise ValueError(f"opening {span[0]} is not before closing {span[1]}")
+    return span
+
+
+Clock = Annotated[str, BeforeValidator(_unquoted_time), AfterValidator(_valid_time)]
+Span = Annotated[tuple[Clock, Clock], AfterValidator(_ordered_span)]
+
 
 class CalendarConfig(_Strict):
+    """Partitions and business hours. Working hours are local wall-clock times in `timezone`;
+    business-hours durations are computed in SQL (resources/business_calendar.py)."""
+
     history_start: dt.date
     timezone: str = "UTC"
-    working_hours: dict[Weekday, tuple[dt.time, dt.time]] = {}
+    working_hours: dict[Weekday, Span] = {}
     holidays: list[dt.date] = []
+    always_on_services: list[str] = []
 
-    @field_validator("working_hours", mode="before")
+    @field_validator("timezone")
     @classmethod
-    def _parse_times(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            return {
-                day: tuple(dt.time.fromisoformat(str(t)) for t in span)
-                for day, span in value.items()
-            }
+    def _known_timezone(cls, value: str) -> str:
+        import zoneinfo
+
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as "
+                             "'Europe/Amsterdam' or 'UTC')") from None
         return value
+
+    @field_validator("holidays", "always_on_services")
+    @classmethod
+    def _no_repeats(cls, value: list[Any]) -> list[Any]:
+        repeated = sorted({str(v) for v in value if value.count(v) > 1})
+        if repeated:
+            raise ValueError(f"listed twice: {', '.join(repeated)}")
+        return value
+
+    def minutes(self, day: str) -> tuple[int, int] | None:
+        """(opening, closing) in minutes after local midnight, or None when closed."""
+        span = self.working_hours.get(day)  # type: ignore[call-overload]
+        return (clock_minutes(span[0]), clock_minutes(span[1])) if span else None

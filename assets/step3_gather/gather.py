@@ -64,8 +64,8 @@ def _with_watermark(source: SourceConfig, entity: str, stage: str | None, query:
     """SQL and API rows: the query as lineage, partitions from the updated/created columns,
     and the high-water mark of the updated-at column advanced on commit."""
     columns = partition_columns(source, entity)
-    if stage is not None:
-        con.execute(f"UPDATE {quote(stage)} SET _query = ?", [query])
+    if stage is not None:  # rows a reader already gave their lineage are not rewritten
+        con.execute(f"UPDATE {quote(stage)} SET _query = ? WHERE _query IS NULL", [query])
         add_partitions(con, stage, columns, source.timestamp_format, source.timezone, None)
 
     def finish(con: duckdb.DuckDBPyConnection, now: dt.datetime) -> dict[str, object]:

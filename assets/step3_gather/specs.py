@@ -24,7 +24,8 @@ def gather_specs(source: SourceConfig, how: str) -> tuple[list[dg.AssetSpec],
                                                           list[dg.AssetCheckSpec]]:
     specs = [
         dg.AssetSpec(
-            raw_key(source, entity), group_name=GROUP, kinds={"duckdb", *_kinds(source)},
+            raw_key(source, entity), group_name=GROUP,
+            kinds={"duckdb", "great_expectations", *_kinds(source)},
             owners=[OWNER], skippable=True,
             description=f"Raw {entity} from source {source.name!r} ({how}), exactly as "
             f"delivered (all text), {LINEAGE_TEXT}.",

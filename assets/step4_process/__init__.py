@@ -3,7 +3,7 @@
 import dagster as dg
 
 from assets.step4_process.clean_assets import clean_assets
-from assets.step4_process.kpi_facts import kpi_daily
+from assets.step4_process.kpi_facts import kpi_coverage, kpi_daily
 from assets.step4_process.sla_records import sla_records
 
-defs = dg.Definitions(assets=[*clean_assets, sla_records, kpi_daily])
+defs = dg.Definitions(assets=[*clean_assets, sla_records, kpi_daily, kpi_coverage])

@@ -69,7 +69,8 @@ def build_clean_asset(spec: EntitySpec) -> dg.AssetsDefinition:
         name=f"clean_{entity}",
         specs=[
             dg.AssetSpec(
-                clean_key, deps=raw_keys, group_name=GROUP, kinds={"duckdb", "pandera"},
+                clean_key, deps=raw_keys, group_name=GROUP,
+                kinds={"duckdb", "pandera", *(["great_expectations"] if profile else [])},
                 owners=[OWNER], description=CLEAN_TABLES[entity].description,
                 metadata={"dagster/column_schema": table_schema(CLEAN_TABLES[entity])},
             ),

@@ -104,6 +104,11 @@ def _rules(
             rules.append(("UNPARSEABLE_NUMBER",
                           f"{raw} IS NOT NULL AND try_cast({raw} AS DOUBLE) IS NULL",
                           f"format('{{}} {{}} is not a number', {col[f.name]}, {shown})"))
+        if f.kind == "integer":  # a cast to BIGINT rounds 2.5 and turns 1e30 into the default
+            rules.append(("UNPARSEABLE_NUMBER",
+                          f"{raw} IS NOT NULL AND try_cast({raw} AS BIGINT) IS DISTINCT FROM "
+                          f"try_cast({raw} AS DOUBLE)",
+                          f"format('{{}} {{}} is not a whole number', {col[f.name]}, {shown})"))
     for f in spec.fields:
         if f.required:
             rules.append(("MISSING_REQUIRED", f"{f.name}__raw IS NULL",

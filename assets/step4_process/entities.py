@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from quality.contracts import RawContract
+from resources.business_calendar import incident_business_columns
 from resources.config_models import SourceConfig
 
 Kind = Literal["key", "text", "timestamp", "integer", "number", "code"]
@@ -88,6 +89,8 @@ INCIDENTS = EntitySpec(
         "minutes_to_acknowledge": "date_diff('second', opened_at, acknowledged_at) / 60.0",
         "minutes_to_resolve": "greatest(date_diff('second', opened_at, resolved_at) / 60.0 "
         "- on_hold_minutes, 0)",
+        "first_resolved_at": "CASE WHEN reopen_count = 0 THEN resolved_at END",
+        **incident_business_columns(),  # config/calendar.yaml, computed in SQL
     },
     order=(
         TimeOrder("resolved_at", "opened_at", "RESOLVED_BEFORE_OPENED"),

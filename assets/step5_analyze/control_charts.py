@@ -15,6 +15,11 @@ alarms, and both are handled here:
 * Heavy tails.  Durations (time to resolve, to acknowledge) are right-skewed, so symmetric
   limits on raw minutes flag ordinary slow days.  ``transform="log"`` charts ``log1p`` of the
   values instead.
+* Varying denominators.  A daily ratio (SLA compliance of 3 tickets on a Sunday, of 40 on a
+  Monday) is much noisier on quiet days.  Given ``weights`` (the day's denominator), the chart
+  is the Laney p'-style chart: the centre is the exact pooled ratio, each day's deviation is
+  scaled by the square root of its weight, and each day gets its own limits, wider on quiet
+  days.  Sigma still comes from moving ranges, so over-dispersion is absorbed too.
 
 Whatever the analysis scale, every :class:`Signal` reports the observed value and the
 centre line and limits *for that day* on the original scale (back-transformed, with the
@@ -76,6 +81,8 @@ class ControlLimits:
     baseline_end: date
     transform: str
     weekday_adjusted: bool = False
+    typical_weight: float | None = None
+    """Mean baseline weight of a weighted chart (its ucl/lcl hold for a day of that weight)."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +102,8 @@ class Signal:
     ucl: float
     lcl: float
     description: str
+    sigmas: float = math.nan
+    """Distance of ``value`` from the centre on ``day``, in sigmas of that day's chart."""
 
 
 @dataclass(frozen=True)
@@ -113,11 +122,17 @@ class _Chart:
     multiplicative: bool
     transform: str
     weekday_adjusted: bool
+    scale: np.ndarray
+    """Per-day width factor of the limits: sqrt(typical weight / day's weight), or 1."""
 
     def to_original(self, level: float, i: int) -> float:
         """Translate a line on the analysis scale (e.g. the UCL) to day ``i``'s real units."""
         seasonal = level * self.effect[i] if self.multiplicative else level + self.effect[i]
         return math.expm1(seasonal) if self.transform == "log" else seasonal
+
+    def line(self, limits: ControlLimits, sigmas: float, i: int) -> float:
+        """Day ``i``'s line ``sigmas`` away from the centre, in real units."""
+        return self.to_original(limits.centre + sigmas * limits.sigma * self.scale[i], i)
 
 
 def xmr_limits(values: pd.Series, *, transform: str = "none") -> ControlLimits:
@@ -161,6 +176,7 @@ def signals(
     transform: str = "none",
     weekday_adjust: bool = True,
     rules: tuple[str, ...] = ALL_RULES,
+    weights: pd.Series | None = None,
 ) -> tuple[ControlLimits | None, list[Signal]]:
     """Chart a daily series and return its limits and the Western Electric signals.
 
@@ -181,23 +197,29 @@ def signals(
     are relatively noisier than weekdays once divided out, so a strongly seasonal count
     series still gets a few more beyond-3-sigma alarms than nominal, mostly on weekends.
 
+    ``weights`` (same index, e.g. the day's denominator) makes it a weighted chart for ratios
+    (see the module docstring); days without a positive weight are dropped, and the weekday
+    adjustment is not applied (a ratio's weekday effect is in its denominator, which the
+    weights already carry).
+
     NaN days are dropped, so "consecutive" means consecutive observations.  With fewer than
     14 observations there is too little data for a chart and ``(None, [])`` is returned.  A
     perfectly constant baseline has sigma 0: any later day that differs from it is then a
     signal, which is the honest reading of "this never varied before".
     """
     _check_rules(rules)
+    series, weights = _aligned(series, weights)
     raw = _clean(series)
     if len(raw) < MIN_POINTS:
         return None, []
     baseline = raw.iloc[:baseline_days]
-    adjust = weekday_adjust and _has_weekday_pattern(baseline)
-    chart = _prepare(series, baseline_days, transform, adjust)
-    limits = _limits(chart.analysed.iloc[:baseline_days], transform, weekday_adjusted=adjust)
+    adjust = weights is None and weekday_adjust and has_weekday_pattern(baseline)
+    chart = _prepare(series, baseline_days, transform, adjust, weights)
+    limits = _chart_limits(chart, baseline_days, transform, adjust, weights)
     if adjust:
         fewest = int(baseline.groupby(baseline.index.dayofweek).size().min())
         limits = _widen(limits, math.sqrt(1 + math.pi / (2 * fewest)))
-    z = _z_scores(chart.analysed.to_numpy(), limits)
+    z = _z_scores(chart, limits)
     found: list[Signal] = []
     for rule in rules:
         sides = _firing_sides(z, rule)
@@ -209,7 +231,11 @@ def signals(
 
 
 def in_control_stretch(
-    series: pd.Series, limits: ControlLimits, *, rules: tuple[str, ...] = ALL_RULES
+    series: pd.Series,
+    limits: ControlLimits,
+    *,
+    rules: tuple[str, ...] = ALL_RULES,
+    weights: pd.Series | None = None,
 ) -> int:
     """Days since the last day any rule fired (the whole span when none ever fired).
 
@@ -218,13 +244,14 @@ def in_control_stretch(
     the same raw series that was given to :func:`signals`; the transform and weekday
     adjustment recorded in ``limits`` are re-applied to it.  Unlike :func:`signals`, every
     firing day counts here, not only the first of a run: a shift that is still going on
-    means the stretch is 0.
+    means the stretch is 0.  A weighted chart needs the same ``weights`` again.
     """
     _check_rules(rules)
+    series, weights = _aligned(series, weights)
     clean = _clean(series)
     baseline_days = int((clean.index <= pd.Timestamp(limits.baseline_end)).sum())
-    chart = _prepare(series, baseline_days, limits.transform, limits.weekday_adjusted)
-    z = _z_scores(chart.analysed.to_numpy(), limits)
+    chart = _prepare(series, baseline_days, limits.transform, limits.weekday_adjusted, weights)
+    z = _z_scores(chart, limits)
     fired = np.zeros(len(z), dtype=bool)
     for rule in rules:
         fired |= _firing_sides(z, rule) != 0
@@ -261,6 +288,38 @@ def _forward(clean: pd.Series, transform: str) -> pd.Series:
     return np.log1p(clean)
 
 
+def _aligned(
+    series: pd.Series, weights: pd.Series | None
+) -> tuple[pd.Series, pd.Series | None]:
+    """Drop the days a weighted chart cannot use (no positive weight) from both series."""
+    if weights is None:
+        return series, None
+    weights = weights.reindex(series.index).astype(float)
+    usable = weights > 0
+    return series[usable], weights[usable]
+
+
+def _chart_limits(
+    chart: _Chart, baseline_days: int, transform: str, adjust: bool, weights: pd.Series | None
+) -> ControlLimits:
+    """Plain XmR limits, or for a weighted chart: centre = pooled ratio of the baseline and
+    sigma from the moving ranges of sqrt(weight)-scaled deviations (Laney's p' chart)."""
+    baseline = chart.analysed.iloc[:baseline_days]
+    if weights is None:
+        return _limits(baseline, transform, weekday_adjusted=adjust)
+    if len(baseline) < 2:
+        raise ValueError("XmR limits need at least two values (one moving range)")
+    w = weights.loc[chart.raw.index].to_numpy()[:baseline_days]
+    centre = float(np.sum(w * baseline.to_numpy()) / np.sum(w))
+    typical = float(w.mean())
+    scaled = (baseline.to_numpy() - centre) / chart.scale[:baseline_days]
+    sigma = float(np.abs(np.diff(scaled)).mean() / D2)
+    return ControlLimits(centre=centre, sigma=sigma, ucl=centre + 3 * sigma,
+                         lcl=centre - 3 * sigma, baseline_start=baseline.index[0].date(),
+                         baseline_end=baseline.index[-1].date(), transform=transform,
+                         typical_weight=typical)
+
+
 def _limits(analysed: pd.Series, transform: str, *, weekday_adjusted: bool) -> ControlLimits:
     if len(analysed) < 2:
         raise ValueError("XmR limits need at least two values (one moving range)")
@@ -286,7 +345,7 @@ def _widen(limits: ControlLimits, factor: float) -> ControlLimits:
     )
 
 
-def _has_weekday_pattern(baseline: pd.Series) -> bool:
+def has_weekday_pattern(baseline: pd.Series) -> bool:
     """True when the weekdays of the baseline differ by more than chance (Kruskal–Wallis).
 
     Rank based, so the answer is the same on the raw and on the log scale.
@@ -312,7 +371,13 @@ def _weekday_effect(
     return index.dayofweek.map(profile).to_numpy(dtype=float, na_value=neutral)
 
 
-def _prepare(series: pd.Series, baseline_days: int, transform: str, weekday_adjust: bool) -> _Chart:
+def _prepare(
+    series: pd.Series,
+    baseline_days: int,
+    transform: str,
+    weekday_adjust: bool,
+    weights: pd.Series | None = None,
+) -> _Chart:
     raw = _clean(series)
     scaled = _forward(raw, transform)
     baseline = scaled.iloc[:baseline_days]
@@ -322,14 +387,19 @@ def _prepare(series: pd.Series, baseline_days: int, transform: str, weekday_adju
         multiplicative = transform == "none" and _prefers_multiplicative(scaled, baseline)
         effect = _weekday_effect(raw.index, baseline, multiplicative)
     analysed = scaled / effect if multiplicative else scaled - effect
-    return _Chart(raw, analysed, effect, multiplicative, transform, weekday_adjust)
+    scale = np.ones(len(raw))
+    if weights is not None:
+        w = weights.loc[raw.index].to_numpy(dtype=float)
+        scale = np.sqrt(w[:baseline_days].mean() / w)
+    return _Chart(raw, analysed, effect, multiplicative, transform, weekday_adjust, scale)
 
 
-def _z_scores(values: np.ndarray, limits: ControlLimits) -> np.ndarray:
-    """Distance from the centre in sigmas; with sigma 0 any difference is infinitely far."""
-    diff = values - limits.centre
+def _z_scores(chart: _Chart, limits: ControlLimits) -> np.ndarray:
+    """Distance from the centre in sigmas (of that day's width); with sigma 0 any difference
+    is infinitely far."""
+    diff = chart.analysed.to_numpy() - limits.centre
     if limits.sigma > 0:
-        return diff / limits.sigma
+        return diff / (limits.sigma * chart.scale)
     return np.where(diff == 0, 0.0, np.copysign(np.inf, diff))
 
 
@@ -356,9 +426,9 @@ def _make_signal(
     start = i - window + 1
     positions = [j for j in range(start, i + 1) if z[j] * side > k]
     days = chart.raw.index[positions]
-    centre = chart.to_original(limits.centre, i)
-    ucl = chart.to_original(limits.ucl, i)
-    lcl = chart.to_original(limits.lcl, i)
+    centre = chart.line(limits, 0.0, i)
+    ucl = chart.line(limits, 3.0, i)
+    lcl = chart.line(limits, -3.0, i)
     if chart.weekday_adjusted:
         # Days of the window fall on different weekdays, each with its own usual level, so
         # each value is shown next to the level that is usual for its weekday.
@@ -378,7 +448,7 @@ def _make_signal(
         listed=listed,
         centre=centre,
         limit=ucl if side > 0 else lcl,
-        zone_line=chart.to_original(limits.centre + side * k * limits.sigma, i),
+        zone_line=chart.line(limits, side * k, i),
         weekday_adjusted=chart.weekday_adjusted,
     )
     return Signal(
@@ -390,6 +460,7 @@ def _make_signal(
         ucl=ucl,
         lcl=lcl,
         description=description,
+        sigmas=float(z[i]),
     )
 
 

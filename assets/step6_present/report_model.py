@@ -27,6 +27,8 @@ class KpiCard:
     series: tuple[tuple[datetime.date, float | None], ...]  # daily values, oldest first
     objectives: tuple[str, ...]  # objective ids it serves
     formula: str  # human-readable formula
+    previous: float | None = None  # value over the previous period of the same kind
+    days_with_data: int | None = None  # days of the period with a fact for this KPI
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,8 @@ class Finding:
     day: datetime.date
     title: str
     detail: str
+    overall: bool = True  # about the KPI as a whole (False: one service, priority, ...)
+    scope: str = "all services"  # what it is about: "all services" or the service, priority
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,8 @@ class ActionRow:
     baseline: float | None
     current: float | None
     rationale: str
+    priority: str = ""
+    effect: str = ""  # measured effect once the action has been evaluated
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,44 @@ class QuarantineRow:
     reason_code: str
     rows: int
     example: str
+
+
+Cell = str | int | float | datetime.date | datetime.datetime | None
+
+
+@dataclass(frozen=True)
+class TableSection:
+    """One analysis result read from a warehouse table, shown as a table in the report.
+
+    ``source`` is the table it was read from, or None when no such table exists yet; then the
+    report says so in words (``missing``) instead of leaving the section out.
+    """
+
+    anchor: str  # fixed HTML id, never data
+    heading: str
+    intro: str
+    source: str | None
+    columns: tuple[str, ...]
+    rows: tuple[tuple[Cell, ...], ...]
+    total_rows: int  # rows for the period before the display limit
+    missing: str
+    empty: str
+    group: str = ""  # the report section it belongs to
+
+
+@dataclass(frozen=True)
+class ForecastPoint:
+    """One forecast day of a KPI with its prediction interval and backtested error (each may
+    be unknown)."""
+
+    kpi_id: str
+    day: datetime.date
+    value: float
+    lower: float | None
+    upper: float | None
+    method: str | None = None  # the forecasting method that won the backtest
+    error: float | None = None  # its backtested mean absolute error at this lead time
+    baseline_error: float | None = None  # the seasonal-naive baseline's error
 
 
 @dataclass(frozen=True)
@@ -91,3 +135,11 @@ class ReportData:
     actions: tuple[ActionRow, ...]
     quarantine: tuple[QuarantineRow, ...]
     row_counts: tuple[tuple[str, int], ...]  # table name, rows
+    kind: str = "rolling"  # "rolling" | "weekly" | "monthly"
+    previous_label: str = "Previous period"
+    days_with_data: int | None = None  # days of the period with any KPI fact
+    sections: tuple[TableSection, ...] = ()
+    forecasts: tuple[ForecastPoint, ...] = ()
+    register_available: bool = True  # False: the improvement register table does not exist
+    extracts: tuple[tuple[str, str], ...] = ()  # (label, file name beside the report)
+    unavailable: tuple[tuple[str, str], ...] = ()  # (finding kind, table it would come from)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 
 import click
 
@@ -48,10 +49,17 @@ def quarantine(entity: str | None, reason: str | None, day: str | None, limit: i
         click.echo(f"  {ent:<10} {code:<26} {n:>8,}  {REASONS.get(code, '')}")
     click.echo(f"\nLatest {len(rows)} rows:")
     for ent, code, part, source, row, key, detail, raw in rows:
-        click.echo(f"  {part} {source} {ent} row {row} {key or '(no key)'}: {code} — {detail}")
+        click.echo(f"  {part} {source} {ent} row {row} {_shown(key) or '(no key)'}: {code} — "
+                   f"{_shown(detail)}")
         if show_raw:
-            click.echo("    " + json.dumps(json.loads(raw), ensure_ascii=False))
+            click.echo("    " + _shown(json.dumps(json.loads(raw), ensure_ascii=False)))
     click.echo("\n" + RELEASE_HINT)
+
+
+def _shown(text: str) -> str:
+    """Ticket text for a terminal: control and format characters (ANSI escapes, bidi
+    overrides) become spaces, so a ticket cannot rewrite what the operator sees."""
+    return "".join(" " if unicodedata.category(c).startswith("C") else c for c in text)
 
 
 COMMANDS = [quarantine]

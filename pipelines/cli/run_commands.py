@@ -23,6 +23,8 @@ def demo(days: int, incidents_per_day: float | None) -> None:
     resources = {"synthetic": SyntheticSource(incidents_per_day=incidents_per_day)}
     result = run_range(first, last, resources=resources)
     _finish(result, failure_summary)
+    _period_reports(first, last)
+    _print_paths()
 
 
 @click.command()
@@ -34,14 +36,18 @@ def run(start: str, end: str) -> None:
 
     result = run_range(dt.date.fromisoformat(start), dt.date.fromisoformat(end))
     _finish(result, failure_summary)
+    _print_paths()
 
 
 @click.command()
-def report() -> None:
-    """Print the path of the newest report."""
-    path = _latest_report()
+@click.option("--kind", type=click.Choice(["rolling", "weekly", "monthly"]), default=None,
+              help="Only reports of this kind. Default: the newest report of any kind.")
+def report(kind: str | None) -> None:
+    """Print the path of the newest report (by the last day it covers)."""
+    path = _latest_report(kind)
     if path is None:
-        raise click.ClickException("no report yet: run `sevenstep demo` first")
+        raise click.ClickException(
+            f"no {kind + ' ' if kind else ''}report yet: run `sevenstep demo` first")
     click.echo(path)
 
 
@@ -51,11 +57,46 @@ def _warehouse_path() -> str:
     return str(default_warehouse_path())
 
 
-def _latest_report():
+def _latest_report(kind: str | None = None):
     from resources.report_store import ReportStore
 
-    reports = sorted(ReportStore().path().glob("report-*.html"))
-    return reports[-1] if reports else None
+    return ReportStore().newest(kind)
+
+
+def _period_reports(first: dt.date, last: dt.date) -> None:
+    """Materialize the newest complete week's and month's reports that overlap first..last
+    (not their e-mails: a demo sends no mail)."""
+    import dagster as dg
+
+    from assets.step6_present import periods
+    from pipelines.definitions import defs
+    from pipelines.runner import instance
+
+    for kind in ("weekly", "monthly"):
+        key = periods.latest_complete_key(kind, last)
+        if periods.for_partition(kind, key).end < first:
+            continue
+        job = defs.resolve_job_def(f"present_{kind}_reports")
+        result = job.execute_in_process(
+            instance=instance(), partition_key=key, raise_on_error=False,
+            asset_selection=[dg.AssetKey(["present", f"{kind}_report"])],
+            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+        )
+        if not result.success:
+            click.echo(f"{kind} report for {key} failed (run {result.run_id}); inspect it with "
+                       "`make ui`", err=True)
+            sys.exit(1)
+
+
+def _print_paths() -> None:
+    """The index, each kind's newest report, and last the rolling report people open first."""
+    from resources.report_store import INDEX, ReportStore
+
+    click.echo(f"\n{'index:':9}{ReportStore().path() / INDEX}")
+    for kind, label in (("weekly", "weekly:"), ("monthly", "monthly:"), ("rolling", "report:")):
+        path = _latest_report(kind)
+        if path is not None:
+            click.echo(f"{label:9}{path}")
 
 
 def _finish(result, failure_summary) -> None:
@@ -63,9 +104,9 @@ def _finish(result, failure_summary) -> None:
         click.echo(failure_summary(result), err=True)
         click.echo(f"run {result.run_id} failed; inspect it with `make ui`", err=True)
         sys.exit(1)
-    from assets.step6_present.render import scorecard_text
     from assets.step6_present.report_data import row_counts
     from assets.step6_present.scorecard import kpi_cards
+    from assets.step6_present.summaries import scorecard_text
     from resources.warehouse import Warehouse
 
     with Warehouse().connect(read_only=True) as con:
@@ -74,7 +115,5 @@ def _finish(result, failure_summary) -> None:
         counts = row_counts(con)
     click.echo("\n" + scorecard_text(cards))
     click.echo("\nrows: " + ", ".join(f"{t}={n:,}" for t, n in counts))
-    click.echo(f"\nreport: {_latest_report()}")
-    click.echo(f"index:  {_latest_report().parent / 'index.html'}")
 
 COMMANDS = [demo, run, report]

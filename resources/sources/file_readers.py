@@ -2,10 +2,16 @@
 
 CSV, JSON lines and Parquet go through DuckDB's own readers (read_csv with explicit options and
 all_varchar, so a big file never passes through Python); Excel goes through openpyxl in read-only
-mode, a batch of rows at a time. Rows that cannot be parsed (a CSV line with the wrong number of
-fields, a JSON line that is not an object) are staged too, with their columns empty, the raw
-text and the reason in `_error`: step 4 then quarantines them with the file and line, so nothing
-in a file is silently lost. A file that cannot be read at all raises SourceReadError.
+mode, a batch of rows at a time. CSV files that share a header line are read together by one
+read_csv over the list (a folder of two years of nightly drops is thousands of small files, and
+per-file statements would cost more than the rows); a file of such a batch whose line count shows
+a value spanning lines, or that has a line DuckDB rejected, is read again on its own, where the
+physical line numbers of its records are worked out exactly. Every row's partition is computed
+while it is staged, in the same statement, never by a later UPDATE. Rows that cannot be parsed
+(a CSV line with the wrong number of fields, a JSON line that is not an object) are staged too,
+with their columns empty, the raw text and the reason in `_error`: step 4 then quarantines them
+with the file and line, so nothing in a file is silently lost. A file that cannot be read at
+all raises SourceReadError.
 """
 
 from __future__ import annotations
@@ -26,8 +32,11 @@ import pandas as pd
 from resources.config_models import FileFormat
 from resources.sources.landing import (
     SourceReadError,
+    add_missing_columns,
     bind,
     create_stage,
+    is_utc,
+    partition_expression,
     quote,
     source_columns,
 )
@@ -45,12 +54,32 @@ DECIMAL_COMMA = r"[+-]?([0-9]{1,3}(\.[0-9]{3})+|[0-9]+),[0-9]+"
 
 UNNAMED = re.compile(r"^column\d+$")
 EXCEL_BATCH = 10_000
+BATCHABLE_ENCODINGS = ("utf-8", "latin-1")
+"""DuckDB decodes these itself and a line feed is the byte 0x0A in them, so a file's lines can
+be counted on its bytes."""
+VIRTUAL_COLUMNS = ("filename", "file_index")
+COUNT_BLOCK = 1 << 22
 
 
 @dataclass(frozen=True)
 class FileRead:
     rows: int
     rejected: int
+
+
+@dataclass(frozen=True)
+class Dating:
+    """How a staged row gets its partition: the first of `columns` that parses with `fmt` in the
+    timezone `tz`; a row with none falls on its file's fallback day."""
+
+    columns: tuple[str, ...]
+    fmt: str
+    tz: str
+
+    def sql(self, present: Sequence[str], fallback: str) -> tuple[str, dict[str, object]]:
+        expr = partition_expression(self.columns, set(present), is_utc(self.tz))
+        sql = f"coalesce({expr}, {fallback})"
+        return sql, bind(sql, {"fmt": self.fmt, "tz": self.tz})
 
 
 def file_format(path: Path, options: FileFormat) -> str:
@@ -66,9 +95,11 @@ def file_format(path: Path, options: FileFormat) -> str:
 def read_file(
     con: duckdb.DuckDBPyConnection, path: Path, shown: str, stage: str, options: FileFormat,
     *, numeric_columns: Sequence[str] = (), timestamp_format: str = "%Y-%m-%d %H:%M:%S",
-    timezone: str = "UTC",
+    timezone: str = "UTC", dating: Dating | None = None, fallback: dt.date | None = None,
 ) -> FileRead:
-    """Stage `path` (named `shown` in lineage and errors) into temp table `stage`."""
+    """Stage `path` (named `shown` in lineage and errors) into temp table `stage`, created or
+    appended to (adding the columns the file brings); rows get their partition from `dating`,
+    else `fallback`."""
     fmt = file_format(path, options)
     loose = f"{stage}_loose"
     try:
@@ -83,26 +114,59 @@ def read_file(
     except SourceReadError:
         raise
     except (duckdb.Error, OSError, ValueError, KeyError, UnicodeError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SourceReadError(f"cannot read {shown} as {fmt}: {reason}") from exc
+        raise SourceReadError(f"cannot read {shown} as {fmt}: {_reason(exc)}") from exc
     try:
-        _finish(con, loose, stage, shown, options, numeric_columns)
+        _finish(con, loose, stage, options, numeric_columns, dating,
+                {"file": shown, "fallback": fallback}, "$file", "$fallback")
     finally:
         con.execute(f"DROP TABLE IF EXISTS {quote(loose)}")
     rows, rejected = con.execute(
-        f"SELECT count(*), count(_error) FROM {quote(stage)}").fetchall()[0]
-    if rows and rows == rejected:
-        first = con.execute(f"SELECT _error FROM {quote(stage)} ORDER BY _row LIMIT 1"
-                            ).fetchall()[0][0]
-        raise SourceReadError(f"cannot read {shown}: none of its {rows} rows parse with the "
-                              f"configured options (first: {first})")
+        f"SELECT count(*), count(_error) FROM {quote(stage)} WHERE _file = ?", [shown]
+    ).fetchall()[0]
+    _refuse_unreadable(con, stage, shown, int(rows), int(rejected))
     return FileRead(int(rows), int(rejected))
 
 
-def _finish(con: duckdb.DuckDBPyConnection, loose: str, stage: str, shown: str,
-            options: FileFormat, numeric_columns: Sequence[str]) -> None:
+def read_files(
+    con: duckdb.DuckDBPyConnection, files: Sequence[tuple[Path, str]], stage: str,
+    options: FileFormat, *, numeric_columns: Sequence[str] = (),
+    timestamp_format: str = "%Y-%m-%d %H:%M:%S", timezone: str = "UTC",
+    dating: Dating | None = None, fallbacks: dict[str, dt.date] | None = None,
+) -> dict[str, FileRead]:
+    """Stage many files (path, shown name) into `stage`: CSV files sharing a header line in one
+    read_csv each, the others one by one with read_file. Returns what each file staged."""
+    fallbacks = fallbacks or {}
+    batches, single = _batches(files, options)
+    read: dict[str, FileRead] = {}
+    for batch in batches:
+        read |= _read_csv_batch(con, batch, stage, options, numeric_columns, dating, fallbacks)
+        single += [(p, s) for p, s in batch if s not in read]
+    for path, shown in sorted(single, key=lambda f: f[1]):
+        read[shown] = read_file(con, path, shown, stage, options,
+                                numeric_columns=numeric_columns,
+                                timestamp_format=timestamp_format, timezone=timezone,
+                                dating=dating, fallback=fallbacks.get(shown))
+    return read
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _refuse_unreadable(con: duckdb.DuckDBPyConnection, stage: str, shown: str, rows: int,
+                       rejected: int) -> None:
+    if rows and rows == rejected:
+        first = con.execute(f"SELECT _error FROM {quote(stage)} WHERE _file = ? ORDER BY _row "
+                            "LIMIT 1", [shown]).fetchall()[0][0]
+        raise SourceReadError(f"cannot read {shown}: none of its {rows} rows parse with the "
+                              f"configured options (first: {first})")
+
+
+def _finish(con: duckdb.DuckDBPyConnection, loose: str, stage: str, options: FileFormat,
+            numeric_columns: Sequence[str], dating: Dating | None, params: dict[str, object],
+            file_sql: str, fallback_sql: str, row_sql: str = "l._row", join: str = "") -> None:
     """Null placeholders to NULL, decimal commas to points in number columns, unnamed empty
-    trailing columns dropped; lineage `_file` added."""
+    trailing columns dropped; lineage `_file` and the partition added; appended to `stage`."""
     columns = source_columns(con, loose)
     filled = con.execute("SELECT " + ", ".join(
         f"count({quote(c)})" for c in columns) + f" FROM {quote(loose)}").fetchall()[0] \
@@ -111,18 +175,131 @@ def _finish(con: duckdb.DuckDBPyConnection, loose: str, stage: str, shown: str,
     numeric = {c.lower() for c in numeric_columns}
     selects = []
     for column in keep:
-        value = quote(column)
+        value = f"l.{quote(column)}"
         if options.null_values:
-            value = f"CASE WHEN list_contains($nulls, trim({value})) THEN NULL ELSE {value} END"
+            # Trimming every value costs more than reading it: only padded values are trimmed.
+            padded = f"(starts_with({value}, ' ') OR ends_with({value}, ' '))"
+            value = (f"CASE WHEN list_contains($nulls, {value}) OR ({padded} AND "
+                     f"list_contains($nulls, trim({value}))) THEN NULL ELSE {value} END")
         if options.decimal_comma and column.lower() in numeric:
             value = (f"CASE WHEN regexp_full_match(trim({value}), '{DECIMAL_COMMA}') "
                      f"THEN replace(replace(trim({value}), '.', ''), ',', '.') ELSE {value} END")
         selects.append(f"{value} AS {quote(column)}")
-    create_stage(con, stage, keep)
-    con.execute(f"INSERT INTO {quote(stage)} BY NAME SELECT {', '.join(selects + [''])}"
-                f"_row, _error, $file AS _file FROM {quote(loose)}",
-                {"nulls": list(options.null_values), "file": shown}
-                if options.null_values else {"file": shown})
+    partition, bound = dating.sql(keep, fallback_sql) if dating else (fallback_sql, {})
+    if _exists(con, stage):
+        add_missing_columns(con, "main", stage, keep)
+    else:
+        create_stage(con, stage, keep)
+    sql = (f"INSERT INTO {quote(stage)} BY NAME SELECT {', '.join(selects + [''])}"
+           f"{row_sql} AS _row, l._error AS _error, {file_sql} AS _file, "
+           f"CAST({partition} AS DATE) AS _partition FROM {quote(loose)} l {join}")
+    values = {**params, **bound}
+    if options.null_values:
+        values["nulls"] = list(options.null_values)
+    con.execute(sql, bind(sql, values))
+
+
+def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary AND "
+                            "table_name = ?", [table]).fetchall()[0][0])
+
+
+# ------------------------------------------------------------------------ CSV, in batches
+
+
+def _header(path: Path, lines: int) -> bytes:
+    """The first `lines` lines of a file, as bytes: files with equal ones share their columns."""
+    with open(path, "rb") as handle:
+        return b"".join(handle.readline() for _ in range(lines))
+
+
+def _batches(files: Sequence[tuple[Path, str]], options: FileFormat
+             ) -> tuple[list[list[tuple[Path, str]]], list[tuple[Path, str]]]:
+    """CSV files grouped by their header line, and the rest."""
+    encoding = DUCKDB_ENCODINGS.get(codecs.lookup(options.encoding).name)
+    groups: dict[bytes, list[tuple[Path, str]]] = {}
+    single: list[tuple[Path, str]] = []
+    for path, shown in files:
+        if (not options.header or encoding not in BATCHABLE_ENCODINGS
+                or file_format(path, options) != "csv"):
+            single.append((path, shown))
+            continue
+        head = _header(path, options.skip_lines + 1)
+        groups.setdefault(head, []).append((path, shown))
+    batches = []
+    for head, members in groups.items():
+        names = head.decode(encoding, errors="replace").lower()
+        if any(v in names for v in VIRTUAL_COLUMNS):
+            single += members
+        else:
+            batches.append(members)
+    return batches, single
+
+
+def _lines(path: Path) -> int:
+    """Physical lines of a file: its line feeds, plus one for a last line without one."""
+    count, last = 0, b"\n"
+    with open(path, "rb") as handle:
+        while block := handle.read(COUNT_BLOCK):
+            count += block.count(b"\n")
+            last = block[-1:]
+    return count + (last != b"\n")
+
+
+def _read_csv_batch(
+    con: duckdb.DuckDBPyConnection, batch: list[tuple[Path, str]], stage: str,
+    options: FileFormat, numeric_columns: Sequence[str], dating: Dating | None,
+    fallbacks: dict[str, dt.date],
+) -> dict[str, FileRead]:
+    """One read_csv over files with the same header. A file whose records do not each take one
+    line (a value spanning lines, a rejected line, blank lines) is left out of the result for
+    read_file to stage alone; the others get `_row` = header lines + position in the file."""
+    header_lines = options.skip_lines + 1
+    loose = f"{stage}_batch"
+    try:
+        for table in ("_rejects", "_reject_scans"):
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {quote(loose)} AS SELECT *, file_index AS _fi "
+            "FROM read_csv($paths, all_varchar = true, header = true, delim = $delim, "
+            "quote = $quote, escape = $escape, skip = $skip, encoding = $encoding, "
+            "store_rejects = true, rejects_table = '_rejects', rejects_scan = '_reject_scans', "
+            "max_line_size = 10000000)",
+            {"paths": [str(p) for p, _ in batch], "delim": options.delimiter,
+             "quote": options.quote or None, "escape": options.escape or None,
+             "skip": options.skip_lines,
+             "encoding": DUCKDB_ENCODINGS[codecs.lookup(options.encoding).name]})
+    except duckdb.Error:
+        con.execute(f"DROP TABLE IF EXISTS {quote(loose)}")
+        return {}  # e.g. an empty file: each is read (and judged) on its own
+    try:
+        rejected = {r[0] for r in con.execute(
+            "SELECT DISTINCT s.file_path FROM _rejects r JOIN _reject_scans s "
+            "USING (scan_id, file_id)").fetchall()}
+        spans = {int(i): (int(n), int(first)) for i, n, first in con.execute(
+            f"SELECT _fi, count(*), min(rowid) FROM {quote(loose)} GROUP BY _fi").fetchall()}
+        good = [i for i, (path, _) in enumerate(batch) if str(path) not in rejected
+                and i in spans and _lines(path) == header_lines + spans[i][0]]
+        if not good:
+            return {}
+        con.execute(f"DELETE FROM {quote(loose)} WHERE NOT list_contains($good, _fi)",
+                    {"good": good})
+        con.execute("CREATE OR REPLACE TEMP TABLE _batch_files (_fi BIGINT, shown VARCHAR, "
+                    "fallback DATE, first_rowid BIGINT)")
+        con.executemany("INSERT INTO _batch_files VALUES (?, ?, ?, ?)",
+                        [(i, batch[i][1], fallbacks.get(batch[i][1]), spans[i][1])
+                         for i in good])
+        con.execute(f"ALTER TABLE {quote(loose)} ADD COLUMN _error VARCHAR")
+        _finish(con, loose, stage, options, numeric_columns, dating, {}, "f.shown",
+                "f.fallback", row_sql=f"l.rowid - f.first_rowid + {header_lines + 1}",
+                join="JOIN _batch_files f USING (_fi)")
+        counts = con.execute(
+            f"SELECT _file, count(*), count(_error) FROM {quote(stage)} WHERE _file IN "
+            "(SELECT shown FROM _batch_files) GROUP BY _file").fetchall()
+        return {shown: FileRead(int(n), int(bad)) for shown, n, bad in counts}
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {quote(loose)}")
+        con.execute("DROP TABLE IF EXISTS _batch_files")
 
 
 # ------------------------------------------------------------------------------------ CSV
@@ -160,7 +337,7 @@ def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, loose: str,
             "all_varchar = true, header = $header, delim = $delim, quote = $quote, "
             "escape = $escape, skip = $skip, encoding = $encoding, store_rejects = true, "
             "rejects_table = '_rejects', rejects_scan = '_reject_scans', "
-            "max_line_size = 10000000)",
+            "max_line_size = 100000000)",  # a 10 MB pasted log is a ticket, not an error
             {"path": str(readable), "header": options.header, "delim": options.delimiter,
              "quote": options.quote or None, "escape": options.escape or None, "skip": skip,
              "encoding": encoding})

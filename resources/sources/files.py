@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,15 +22,8 @@ import duckdb
 
 from resources.config_models import SourceConfig
 from resources.project import project_path
-from resources.sources.file_readers import file_day, read_file
-from resources.sources.landing import (
-    LOAD_LOG_DDL,
-    SourceReadError,
-    add_partitions,
-    append_stage,
-    quote,
-    source_columns,
-)
+from resources.sources.file_readers import Dating, file_day, read_files
+from resources.sources.landing import LOAD_LOG_DDL, SourceReadError, quote, source_columns
 
 HASH_BLOCK = 1 << 20
 
@@ -68,10 +62,21 @@ def discover(source: SourceConfig, entity: str) -> list[Path]:
     the same way every time."""
     assert source.files is not None
     folder = drop_folder(source)
+    pattern = source.files.patterns[entity]  # type: ignore[index]
+    where = f"source {source.name!r}, files.patterns.{entity}"
+    if Path(pattern).is_absolute() or ".." in Path(pattern).parts:
+        raise SourceReadError(f"{where}: {pattern!r} reaches outside the drop folder {folder}; "
+                              "a pattern is relative to the folder and has no '..'")
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.glob(source.files.patterns[entity])  # type: ignore[index]
-                  if p.is_file() and not p.name.startswith("."))
+    found = sorted(p for p in folder.glob(pattern) if p.is_file() and not p.name.startswith("."))
+    # Anyone who can write to the folder can leave a link there: never follow one out of it.
+    inside = folder.resolve()
+    for path in found:
+        if not path.resolve().is_relative_to(inside):
+            raise SourceReadError(f"{where}: {path.relative_to(folder).as_posix()} links to a "
+                                  f"file outside the drop folder {folder}; refused")
+    return found
 
 
 def content_hash(path: Path) -> str:
@@ -91,25 +96,28 @@ def logged(con: duckdb.DuckDBPyConnection, source: str, entity: str) -> dict[str
     return {r[0]: FileEntry(*r) for r in rows}
 
 
-def stage_file(
-    con: duckdb.DuckDBPyConnection, source: SourceConfig, path: Path, shown: str, stage: str,
-    partition_columns: Sequence[str], numeric_columns: Sequence[str],
-) -> tuple[int, int]:
-    """Read one file into `stage` with each row's partition; returns (rows, rejected)."""
+def stage_paths(
+    con: duckdb.DuckDBPyConnection, source: SourceConfig, files: Sequence[tuple[Path, str]],
+    stage: str, partition_columns: Sequence[str], numeric_columns: Sequence[str],
+) -> dict[str, tuple[int, int]]:
+    """Read files (path, shown name) into `stage`, each row with its partition (a row without a
+    parseable date falls on the day its file was last modified); returns (rows, rejected) per
+    file."""
     assert source.files is not None
-    read = read_file(con, path, shown, stage, source.files.read,
-                     numeric_columns=numeric_columns, timestamp_format=source.timestamp_format,
-                     timezone=source.timezone)
-    found = source_columns(con, stage)
-    if read.rows > read.rejected and not {c.lower() for c in partition_columns} & {
-            c.lower() for c in found}:
-        raise SourceReadError(
-            f"cannot read {shown}: it has none of the columns {list(partition_columns)} that "
-            f"date a row (found {found[:8]}); check files.read (delimiter, encoding, header) "
-            "and the source's columns map")
-    add_partitions(con, stage, partition_columns, source.timestamp_format, source.timezone,
-                   fallback=file_day(path))
-    return read.rows, read.rejected
+    read = read_files(
+        con, files, stage, source.files.read, numeric_columns=numeric_columns,
+        timestamp_format=source.timestamp_format, timezone=source.timezone,
+        dating=Dating(tuple(partition_columns), source.timestamp_format, source.timezone),
+        fallbacks={shown: file_day(path) for path, shown in files})
+    found = source_columns(con, stage) if read else []
+    dated = {c.lower() for c in partition_columns} & {c.lower() for c in found}
+    for shown, done in read.items():
+        if done.rows > done.rejected and not dated:
+            raise SourceReadError(
+                f"cannot read {shown}: it has none of the columns {list(partition_columns)} "
+                f"that date a row (found {found[:8]}); check files.read (delimiter, encoding, "
+                "header) and the source's columns map")
+    return {shown: (done.rows, done.rejected) for shown, done in read.items()}
 
 
 def stage_files(
@@ -123,8 +131,8 @@ def stage_files(
     folder = drop_folder(source)
     result = FilesStaged()
     first_copy: dict[str, str] = {}
-    began, rows_done = time.monotonic(), 0
-    for number, path in enumerate(files, start=1):
+    wanted: list[tuple[Path, str, str, os.stat_result]] = []
+    for path in files:
         shown = path.relative_to(folder).as_posix()
         stat = path.stat()
         before = known.get(shown)
@@ -142,26 +150,30 @@ def stage_files(
         if same and before and not _overlaps(before, start, end):
             result.unchanged += 1
             continue
-        part = f"_file_{entity}"
-        rows, rejected = stage_file(con, source, path, shown, part, partition_columns,
-                                    numeric_columns)
-        first, last = con.execute(f"SELECT min(_partition), max(_partition) FROM {quote(part)}"
-                                  ).fetchall()[0]
+        wanted.append((path, shown, sha, stat))
+    if not wanted:
+        return result
+    began = time.monotonic()
+    stage = f"_stage_{entity}"
+    con.execute(f"DROP TABLE IF EXISTS {quote(stage)}")
+    read = stage_paths(con, source, [(p, s) for p, s, _, _ in wanted], stage,
+                       partition_columns, numeric_columns)
+    spans = {shown: (first, last) for shown, first, last in con.execute(
+        f"SELECT _file, min(_partition), max(_partition) FROM {quote(stage)} GROUP BY _file"
+    ).fetchall()}
+    for _, shown, sha, stat in wanted:
+        rows, rejected = read[shown]
+        first, last = spans.get(shown, (None, None))
         result.entries.append(FileEntry(shown, sha, stat.st_size, stat.st_mtime_ns, first,
                                         last, rows, rejected))
-        if result.stage is None:
-            result.stage = f"_stage_{entity}"
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {quote(result.stage)} AS "
-                        f"SELECT * FROM {quote(part)}")
-        else:
-            append_stage(con, result.stage, part)
-        con.execute(f"DROP TABLE {quote(part)}")
-        result.read += 1
-        rows_done += rows
-        rate = rows_done / max(time.monotonic() - began, 1e-9)
-        log(f"{source.name}/{entity}: file {number}/{len(files)} {shown}: {rows:,} rows "
-            f"({rejected:,} unparseable) spanning {first}..{last}; {rows_done:,} rows so far, "
-            f"{rate:,.0f} rows/s")
+    result.stage, result.read = stage, len(wanted)
+    total = sum(rows for rows, _ in read.values())
+    rate = total / max(time.monotonic() - began, 1e-9)
+    log(f"{source.name}/{entity}: {len(wanted):,} of {len(files):,} files read, {total:,} rows "
+        f"({sum(bad for _, bad in read.values()):,} unparseable) spanning "
+        f"{min((f for f, _ in spans.values() if f), default=None)}.."
+        f"{max((last for _, last in spans.values() if last), default=None)}, "
+        f"{rate:,.0f} rows/s")
     return result
 
 
@@ -176,6 +188,8 @@ def record_files(
     loaded_at: dt.datetime,
 ) -> None:
     """Upsert the load log; called inside the transaction that replaces the raw rows."""
+    if not entries:  # an empty folder: nothing to log (DuckDB refuses an empty executemany)
+        return
     con.executemany(
         "INSERT OR REPLACE INTO raw._files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [(source, entity, e.path, e.sha256, e.size, e.mtime_ns, e.first_partition,
@@ -190,7 +204,8 @@ def file_partitions(
     which a running load may hold): what the drop-folder sensor asks runs for."""
     con = duckdb.connect()
     try:
-        stage_file(con, source, path, path.name, "_probe", partition_columns, numeric_columns)
+        stage_paths(con, source, [(path, path.name)], "_probe", partition_columns,
+                    numeric_columns)
         return [r[0] for r in con.execute(
             "SELECT DISTINCT _partition FROM _probe WHERE _partition IS NOT NULL ORDER BY 1"
         ).fetchall()]

@@ -60,6 +60,8 @@ def get_json(
             response = session.get(url, params=params, timeout=timeout)
         except (requests.ConnectionError, requests.Timeout) as exc:
             problem = f"no answer ({type(exc).__name__}: {exc})"
+        except requests.exceptions.ChunkedEncodingError as exc:  # body shorter than announced
+            problem = f"truncated page ({exc})"
         else:
             if response.status_code in (401, 403):
                 raise AccessDenied(

@@ -63,27 +63,35 @@ def bind(sql: str, params: dict[str, object]) -> dict[str, object]:
     return {k: v for k, v in params.items() if re.search(rf"\${k}\b", sql)}
 
 
-def partition_expression(columns: Sequence[str], present: set[str]) -> str:
+def partition_expression(columns: Sequence[str], present: set[str], utc: bool = False) -> str:
     """SQL for a row's UTC partition day from the first of `columns` that parses with the bound
-    $fmt in the source timezone $tz; NULL when none does (the caller supplies a fallback)."""
+    $fmt in the source timezone $tz (not used when `utc`: the source's own time is UTC); NULL
+    when none does (the caller supplies a fallback)."""
     lowered = {c.lower(): c for c in present}
     parsed = [f"try_strptime({quote(lowered[c.lower()])}, $fmt)" for c in columns
               if c.lower() in lowered]
     if not parsed:
         return "CAST(NULL AS DATE)"
     stamp = parsed[0] if len(parsed) == 1 else f"coalesce({', '.join(parsed)})"
+    if utc:  # the conversion costs more than the parsing: skipped when there is none to do
+        return f"CAST({stamp} AS DATE)"
     return f"CAST(timezone('UTC', timezone($tz, {stamp})) AS DATE)"
+
+
+def is_utc(tz: str) -> bool:
+    return tz in ("UTC", "Etc/UTC")
 
 
 def add_partitions(
     con: duckdb.DuckDBPyConnection, stage: str, columns: Sequence[str], fmt: str, tz: str,
     fallback: dt.date | None,
 ) -> None:
-    """Set `_partition` of staged rows that have none yet; rows without a parseable date get
-    `fallback`."""
+    """Set `_partition` of staged rows that have none yet (a reader that computed it while
+    staging leaves nothing to rewrite); rows without a parseable date get `fallback`."""
     present = set(source_columns(con, stage))
-    expr = partition_expression(columns, present)
-    sql = f"UPDATE {quote(stage)} SET _partition = coalesce(_partition, {expr}, $fallback)"
+    expr = partition_expression(columns, present, is_utc(tz))
+    sql = (f"UPDATE {quote(stage)} SET _partition = coalesce({expr}, $fallback) "
+           "WHERE _partition IS NULL")
     con.execute(sql, bind(sql, {"fmt": fmt, "tz": tz, "fallback": fallback}))
 
 

@@ -109,7 +109,7 @@ def stage_servicenow(
             params = {"sysparm_query": query, "sysparm_limit": config.page_size,
                       "sysparm_offset": offset, "sysparm_display_value": config.display_value,
                       "sysparm_exclude_reference_link": "true"}
-            body, _ = http.get_json(
+            body, response = http.get_json(
                 session, url, params, what=f"ServiceNow {table} (source {source.name!r}, "
                 f"offset {offset})", retries=config.max_retries,
                 timeout=config.timeout_seconds, credentials=credentials, valid=_page_problem)
@@ -129,6 +129,10 @@ def stage_servicenow(
             offset += len(page)
             rate = writer.rows / max(time.monotonic() - began, 1e-9)
             log(f"{source.name}/{entity}: {writer.rows:,} rows from {table} ({rate:,.0f} rows/s)")
-            if len(page) < config.page_size:
+            # A short page is the end only once the announced total is reached: ACLs and
+            # size limits make ServiceNow return short pages in the middle of a window.
+            total = response.headers.get("X-Total-Count", "")
+            if not page or (len(page) < config.page_size
+                            and (not total.isdigit() or offset >= int(total))):
                 break
     return writer.table, described
