@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from assets.step3_gather import insert_frames
+from assets.step3_gather.synthetic import insert_frames
 from assets.step4_process.cleaning import clean_range, quarantine_share, reconciliation
 from assets.step4_process.entities import INCIDENTS
 from quality.schemas import CLEAN_TABLES, QUARANTINE, ddl

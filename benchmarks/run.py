@@ -107,24 +107,27 @@ def summary(measured: Measured) -> dict[str, object]:
             "slowest_steps_s": {k: round(v, 2) for k, v in slowest(measured)}}
 
 
-def measure_all(data: Dataset, work: Path, fmt: str) -> dict[str, object]:
+def measure_all(data: Dataset, work: Path, results: dict[str, object], save) -> None:
+    """Fill `results`, calling `save` after each measurement (a run cut short keeps what it
+    measured)."""
     from pipelines.operations import operations
 
     lookback = operations().nightly.lookback_days
     year, history = data.day(364), data.day(HISTORY_DAYS - 1)
-    results: dict[str, object] = {}
 
     # 3a. a warehouse holding one year, then one night on top of it
     one = workspace.create(work / "one-year", data)
     one.drop_until(data, year)
     backfill_year = pipeline(one, data.first, year, "backfill 1 year", ephemeral=True)
     results["backfill_1y"] = {**summary(backfill_year), "rows": raw_rows(one)}
+    save()
     new_day = data.day(365)
     one.drop_until(data, new_day)
     night_1y = pipeline(one, new_day - dt.timedelta(days=lookback), new_day,
                         "nightly on 1 year", job="sevenstep_nightly")
     results["nightly_1y"] = {**summary(night_1y), "day": new_day.isoformat(),
                              "lookback_days": lookback}
+    save()
     shutil.rmtree(one.folder, ignore_errors=True)
 
     # 1. the whole history as one run
@@ -134,6 +137,7 @@ def measure_all(data: Dataset, work: Path, fmt: str) -> dict[str, object]:
     rows = raw_rows(two)
     results["backfill"] = {**summary(backfill), "rows": rows,
                            "rows_per_s": round(rows / backfill.wall_s)}
+    save()
 
     # 2. the floor over the same files
     log("floor: one DuckDB script over the same files ...")
@@ -153,6 +157,7 @@ def measure_all(data: Dataset, work: Path, fmt: str) -> dict[str, object]:
                         "rows_per_s": round(floor.output["raw_rows"] / floor.wall_s)}
     results["backfill_vs_floor"] = round(backfill.wall_s / floor.wall_s, 2)
     results["steps_3_4_vs_floor_script"] = round(steps_34 / floor.output["total_s"], 2)
+    save()
 
     # 3b. one night on top of two years
     new_day = data.day(HISTORY_DAYS)
@@ -162,6 +167,7 @@ def measure_all(data: Dataset, work: Path, fmt: str) -> dict[str, object]:
     results["nightly_2y"] = {**summary(night_2y), "day": new_day.isoformat(),
                              "lookback_days": lookback}
     results["nightly_growth"] = round(night_2y.wall_s / night_1y.wall_s, 2)
+    save()
     shutil.rmtree(two.folder, ignore_errors=True)
 
     # 4. Dagster's cost: steps 3-4 over 30 days as one run and as a run per day, recorded in
@@ -180,9 +186,13 @@ def measure_all(data: Dataset, work: Path, fmt: str) -> dict[str, object]:
                             per_day=per_day, ephemeral=ephemeral,
                             groups=("step3_gather", "step4_process"))
         walls[label] = summary(measured)
+        results[f"overhead_{label}"] = walls[label]
+        save()
         shutil.rmtree(space.folder, ignore_errors=True)
     one_run, per_day, memory = (walls["one run"], walls["one run per day"],
                                 walls["one run, in-memory instance"])
+    for label in walls:
+        results.pop(f"overhead_{label}")
     results["overhead"] = {
         "days": OVERHEAD_DAYS, "one_run": one_run, "run_per_day": per_day,
         "one_run_in_memory": memory,
@@ -268,25 +278,32 @@ def main() -> None:
     data = dataset(args.seed, args.scale, args.format, log=log)
     work = data.folder.parent / "work"
     work.mkdir(exist_ok=True)
-    try:
-        measurements = measure_all(data, work, args.format)
-    finally:
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
+    measurements: dict[str, object] = {}
     report = {
         "date": dt.date.today().isoformat(), "scale": args.scale, "seed": args.seed,
+        "complete": False,
         "machine": {"cores": os.cpu_count(), "platform": platform.platform(),
-                    "python": platform.python_version(), "load_before": load_before,
-                    "load_after": _load()},
+                    "python": platform.python_version(), "load_before": load_before},
         "dataset": {"format": data.fmt, "files": data.files, "bytes": data.bytes,
                     "rows": data.rows, "rows_total": sum(data.rows.values()),
                     "generated_s": data.generated_s},
         "measurements": measurements, "targets": TARGETS,
-        "harness_s": round(time.perf_counter() - began, 1),
     }
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{report['date']}-{args.scale}.json"
-    path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+    def save() -> None:
+        report["machine"]["load_after"] = _load()  # type: ignore[index]
+        report["harness_s"] = round(time.perf_counter() - began, 1)
+        path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+    try:
+        measure_all(data, work, measurements, save)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    report["complete"] = True
+    save()
     print()
     print(table(report))
     print(f"\nharness: {report['harness_s']:,.0f} s; results in "
