@@ -69,14 +69,26 @@ def hour_profile(
         return True, {"verdict": f"not judged: {len(history)} rows of history before {start} "
                                  f"(need {MIN_HISTORY_ROWS}) and {len(current)} new rows"}
     centre = _circular_mean_hour(history["hour"])
+    # Weekends keep other hours than weekdays: each day is compared with history days of its
+    # own type, so a quiet Sunday is not mistaken for a shifted clock.
+    weekend = pd.to_datetime(history["day"]).dt.dayofweek >= 5
+    centres = {
+        is_weekend: (_circular_mean_hour(history.loc[weekend == is_weekend, "hour"])
+                     if (weekend == is_weekend).sum() >= MIN_HISTORY_ROWS / 4 else centre)
+        for is_weekend in (False, True)
+    }
     # Hours wrap at midnight, so each day's typical hour is a circular mean, compared with the
     # history's on the circle: a 9-hour shift reads as 9 hours, not as a diluted average.
     sized = current.groupby("day")["hour"].filter(lambda h: len(h) >= MIN_DAY_ROWS)
     if sized.empty:
         return True, {"verdict": f"not judged: no day has {MIN_DAY_ROWS} rows or more"}
     current = current.loc[sized.index]
-    shifts = current.groupby("day")["hour"].apply(
-        lambda h: ((_circular_mean_hour(h) - centre + 12) % 24) - 12).rename("shift")
+    shifts = pd.Series({
+        day: ((_circular_mean_hour(h) - centres[pd.Timestamp(day).dayofweek >= 5] + 12) % 24)
+        - 12
+        for day, h in current.groupby("day")["hour"]
+    }, name="shift", dtype=float)
+    shifts.index.name = "day"
     import great_expectations as gx
 
     result = _validate(shifts.reset_index(), f"{table}_{column}_hour_profile", [
