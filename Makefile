@@ -22,6 +22,7 @@ demo: $(STAMP) ## Run all seven steps over the last 90 days of synthetic data; p
 	$(BIN)/sevenstep demo --days 90
 
 test: $(STAMP) ## Run the whole test suite
+	@mkdir -p $(DAGSTER_HOME)
 	$(BIN)/python -m pytest
 
 ui: $(STAMP) ## Open the Dagster UI on the demo warehouse (http://127.0.0.1:3000)

@@ -283,6 +283,11 @@ def kpi_query(kpi: KpiDefinition, breakdown: str | None, grain: str = "day",
     ON t.{kpi.start_column} < d.as_of
    AND (t.{kpi.end_column} IS NULL OR t.{kpi.end_column} >= d.as_of)
   WHERE {where}
+    -- rows closed before the range's first day ends cannot be open on any of its days: the
+    -- join then meets the rows still open, not the whole history
+    AND (t.{kpi.end_column} IS NULL
+         OR t.{kpi.end_column} >= CAST($start AS TIMESTAMP) + INTERVAL 1 DAY)
+    AND t.{kpi.start_column} < CAST($end AS TIMESTAMP)
   GROUP BY ALL)"""
     per_day = kpi.denominator_sql is None and kpi.aggregate not in QUANTILES
     denominator = "p.days" if per_day else "coalesce(f.denominator, 0)"

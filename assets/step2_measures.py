@@ -68,8 +68,8 @@ def kpi_catalogue(warehouse: Warehouse) -> dg.MaterializeResult:
         metadata = table_metadata(con, "measures.kpi_catalogue", rows)
     # The version of what the KPI facts are computed from (each KPI's definition version), so
     # an unchanged catalogue leaves the facts' history fresh and a changed one marks it stale.
-    return dg.MaterializeResult(data_version=content_version(frame[["kpi_id", "kpi_version"]]),
-                                metadata={
+    version = content_version(frame[["kpi_id", "kpi_version"]])
+    return dg.MaterializeResult(data_version=version, metadata={
         **metadata,
         "by_table": dg.MetadataValue.md(
             frame.groupby("source_table")["kpi_id"].agg(", ".join).to_markdown()),

@@ -7,14 +7,15 @@ In one run, each figure printed with the machine's core count and load:
 2. the floor: the same raw -> clean -> daily KPI facts as one DuckDB script (benchmarks/floor.py)
    over the same files, and the ratio pipeline / floor;
 3. nightly run: one new day (the nightly job, with its look-back days) on top of a warehouse
-   holding one year, then two years of history; the two walls (whole process: Python, Dagster
-   start-up and the run) and their ratio;
+   holding one year, then two years of history, each twice, alternating; the faster walls
+   (whole process: Python, Dagster start-up and the run) and their ratio;
 4. Dagster overhead: steps 3-4 over 30 days as one run vs one run per day.
 
 Writes benchmarks/results/<date>-<scale>.json and prints a table, plus the slowest steps of each
 run from the run's event log (where the time goes).
 
     python -m benchmarks.run [--scale S|M|XS] [--seed 7] [--format csv|parquet] [--keep]
+    python -m benchmarks.run --table benchmarks/results/<date>-<scale>.json
 """
 
 from __future__ import annotations
@@ -115,28 +116,18 @@ def measure_all(data: Dataset, work: Path, results: dict[str, object], save) -> 
     lookback = operations().nightly.lookback_days
     year, history = data.day(364), data.day(HISTORY_DAYS - 1)
 
-    # 3a. a warehouse holding one year, then one night on top of it
-    one = workspace.create(work / "one-year", data)
-    one.drop_until(data, year)
-    backfill_year = pipeline(one, data.first, year, "backfill 1 year", ephemeral=True)
-    results["backfill_1y"] = {**summary(backfill_year), "rows": raw_rows(one)}
-    save()
-    new_day = data.day(365)
-    one.drop_until(data, new_day)
-    night_1y = pipeline(one, new_day - dt.timedelta(days=lookback), new_day,
-                        "nightly on 1 year", job="sevenstep_nightly")
-    results["nightly_1y"] = {**summary(night_1y), "day": new_day.isoformat(),
-                             "lookback_days": lookback}
-    save()
-    shutil.rmtree(one.folder, ignore_errors=True)
-
-    # 1. the whole history as one run
+    # 1. the whole history as one run, and a warehouse holding one year for 3
     two = workspace.create(work / "two-years", data)
     two.drop_until(data, history)
     backfill = pipeline(two, data.first, history, "backfill 2 years", ephemeral=True)
     rows = raw_rows(two)
     results["backfill"] = {**summary(backfill), "rows": rows,
                            "rows_per_s": round(rows / backfill.wall_s)}
+    save()
+    one = workspace.create(work / "one-year", data)
+    one.drop_until(data, year)
+    backfill_year = pipeline(one, data.first, year, "backfill 1 year", ephemeral=True)
+    results["backfill_1y"] = {**summary(backfill_year), "rows": raw_rows(one)}
     save()
 
     # 2. the floor over the same files
@@ -159,15 +150,27 @@ def measure_all(data: Dataset, work: Path, results: dict[str, object], save) -> 
     results["steps_3_4_vs_floor_script"] = round(steps_34 / floor.output["total_s"], 2)
     save()
 
-    # 3b. one night on top of two years
-    new_day = data.day(HISTORY_DAYS)
-    two.drop_until(data, new_day)
-    night_2y = pipeline(two, new_day - dt.timedelta(days=lookback), new_day,
-                        "nightly on 2 years", job="sevenstep_nightly")
-    results["nightly_2y"] = {**summary(night_2y), "day": new_day.isoformat(),
-                             "lookback_days": lookback}
-    results["nightly_growth"] = round(night_2y.wall_s / night_1y.wall_s, 2)
+    # 3. one new night on top of one year, then of two years, alternating twice so that both
+    # meet the same machine (a re-run of a night replaces the same days: the same work); the
+    # faster of each pair counts
+    nightly = ((one, data.day(365), "nightly_1y", "nightly on 1 year"),
+               (two, data.day(HISTORY_DAYS), "nightly_2y", "nightly on 2 years"))
+    nights: dict[str, list[Measured]] = {"nightly_1y": [], "nightly_2y": []}
+    for space, new_day, _, _ in nightly:
+        space.drop_until(data, new_day)
+    for _ in range(2):
+        for space, new_day, key, label in nightly:
+            nights[key].append(pipeline(space, new_day - dt.timedelta(days=lookback), new_day,
+                                        label, job="sevenstep_nightly"))
+            best = min(nights[key], key=lambda m: m.wall_s)
+            results[key] = {**summary(best), "day": new_day.isoformat(),
+                            "lookback_days": lookback,
+                            "walls_s": [round(m.wall_s, 2) for m in nights[key]]}
+            save()
+    fastest = {key: min(m.wall_s for m in measured) for key, measured in nights.items()}
+    results["nightly_growth"] = round(fastest["nightly_2y"] / fastest["nightly_1y"], 2)
     save()
+    shutil.rmtree(one.folder, ignore_errors=True)
     shutil.rmtree(two.folder, ignore_errors=True)
 
     # 4. Dagster's cost: steps 3-4 over 30 days as one run and as a run per day, recorded in
@@ -227,7 +230,9 @@ def table(report: dict) -> str:
          f"start-up {m['nightly_2y']['startup_s']:.1f} s, peak "
          f"{m['nightly_2y']['peak_mib']:,} MiB; target < {TARGETS['nightly_wall_s']:.0f} s"),
         ("nightly 2 years / 1 year", f"{m['nightly_growth']:.2f}x",
-         f"target <= {TARGETS['nightly_growth']}x"),
+         f"target <= {TARGETS['nightly_growth']}x (each night run twice, alternating: "
+         f"{m['nightly_1y'].get('walls_s', '-')} / {m['nightly_2y'].get('walls_s', '-')} s; "
+         "the faster counts)"),
         (f"steps 3-4, {m['overhead']['days']} days, one run",
          f"{m['overhead']['one_run']['run_wall_s']:,.1f} s", ""),
         (f"steps 3-4, {m['overhead']['days']} days, one run per day",
@@ -247,9 +252,10 @@ def table(report: dict) -> str:
              "", f"| {'measurement':<{width}} | {'result':>9} | notes |",
              f"|{'-' * (width + 2)}|{'-' * 11}|-------|"]
     lines += [f"| {a:<{width}} | {b:>9} | {c} |" for a, b, c in rows]
-    lines += ["", "(*) recorded in an in-memory Dagster instance; the SQLite one of $DAGSTER_HOME "
-              "adds the per-event cost of the last row for each of the run's events "
-              f"({m['backfill']['events']:,} for the 2-year backfill)."]
+    lines += ["", "(*) recorded in an in-memory Dagster instance; recorded in the SQLite one of "
+              "$DAGSTER_HOME, as the CLI does, each of the run's events "
+              f"({m['backfill']['events']:,} for the 2-year backfill) costs about the "
+              "milliseconds of the last row more."]
     lines += ["", "where the time goes (seconds per step group, from the runs' event logs):"]
     for key in ("backfill", "nightly_1y", "nightly_2y"):
         groups = ", ".join(f"{g.removeprefix('step')} {s:,.1f}" for g, s in
@@ -272,7 +278,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--format", choices=["csv", "parquet"], default="csv")
     parser.add_argument("--keep", action="store_true", help="keep the workspaces")
+    parser.add_argument("--table", type=Path, metavar="RESULTS_JSON",
+                        help="only print the table of an earlier run's results file")
     args = parser.parse_args()
+    if args.table:
+        print(table(json.loads(args.table.read_text(encoding="utf-8"))))
+        return
     began = time.perf_counter()
     load_before = _load()
     data = dataset(args.seed, args.scale, args.format, log=log)

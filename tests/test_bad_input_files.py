@@ -80,12 +80,13 @@ class Landed:
         return {k: (r, d, line, json.loads(raw)) for k, r, d, line, raw in found}
 
 
-def land(tmp_path: Path, source: SourceConfig, last: dt.date = DAY) -> Landed:
-    """Gather DAY..last; when rows landed (even if the source contract then failed), clean
+def land(tmp_path: Path, source: SourceConfig, last: dt.date = DAY,
+         first: dt.date = DAY) -> Landed:
+    """Gather first..last; when rows landed (even if the source contract then failed), clean
     the same days and prove they reconcile."""
     warehouse = tmp_path / "warehouse.duckdb"
     entity = source.entities[0]
-    result = gather(source, warehouse, DAY, last, raise_on_error=False)
+    result = gather(source, warehouse, first, last, raise_on_error=False)
     landed = Landed(result, warehouse, entity)
     if result.get_asset_materialization_events():
         end = last + dt.timedelta(days=1)
@@ -93,9 +94,9 @@ def land(tmp_path: Path, source: SourceConfig, last: dt.date = DAY) -> Landed:
             con.execute(ddl("clean", entity, CLEAN_TABLES[entity]))
             con.execute(ddl("clean", f"{entity}_quarantine", QUARANTINE))
             con.begin()
-            clean_range(con, ENTITY_SPECS[entity], [source], DAY, end)
+            clean_range(con, ENTITY_SPECS[entity], [source], first, end)
             con.commit()
-            assert reconciliation(con, entity, [source], DAY, end) == []
+            assert reconciliation(con, entity, [source], first, end) == []
     return landed
 
 
@@ -163,6 +164,25 @@ def test_the_same_file_read_as_latin1_loads_every_row(tmp_path: Path) -> None:
     source = file_source(tmp_path / "drop", read={"encoding": "latin-1"})
     clean = land(tmp_path, source).clean()
     assert clean["L1-2"]["short_description"] == "Café au lait naïve"
+
+
+def test_local_times_around_daylight_saving_changes_land_on_their_utc_day(
+        tmp_path: Path) -> None:
+    """An Amsterdam export with day-first dates across both 2025 clock changes."""
+    drop(tmp_path / "drop", "timestamps_amsterdam.csv")
+    source = file_source(tmp_path / "drop").model_copy(
+        update={"timezone": "Europe/Amsterdam", "timestamp_format": "%d/%m/%Y %H:%M"})
+    landed = land(tmp_path, source, dt.date(2025, 10, 31), dt.date(2025, 3, 1))
+    days = dict(landed.query("SELECT number, _partition FROM raw.drop_incidents"))
+    # 00:30 summer time on 26 October is 22:30 UTC on the 25th.
+    assert days == {"DST-1": dt.date(2025, 3, 30), "DST-2": dt.date(2025, 10, 25),
+                    "DST-3": dt.date(2025, 3, 30)}
+    clean = landed.clean()
+    assert clean["DST-1"]["minutes_to_resolve"] == 60.0  # 01:30 CET to 03:30 CEST
+    assert clean["DST-2"]["minutes_to_resolve"] == 240.0  # 00:30 CEST to 03:30 CET
+    assert landed.quarantined()["DST-3"][:2] == (
+        "UNPARSEABLE_TIMESTAMP",
+        'opened_at "2025-03-30T01:30:00+01:00" is not a timestamp in the format %d/%m/%Y %H:%M')
 
 
 def test_newlines_inside_quoted_values_are_kept_and_lines_counted(tmp_path: Path) -> None:

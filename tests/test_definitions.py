@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -57,9 +58,13 @@ def test_every_asset_has_description_owner_and_kinds() -> None:
         assert node.kinds, key
 
 
-def test_dagster_cli_validates_the_workspace() -> None:
+def test_dagster_cli_validates_the_workspace(tmp_path: Path) -> None:
+    """Run as a user would on a fresh clone: its own Dagster home, nothing made beforehand."""
     dagster = Path(sys.executable).parent / "dagster"
+    home = tmp_path / "dagster_home"
+    home.mkdir()
     done = subprocess.run([str(dagster), "definitions", "validate", "-w", "workspace.yaml"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+                          cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "DAGSTER_HOME": str(home)})
     assert done.returncode == 0, done.stdout + done.stderr
     assert "sevenstep" in done.stdout + done.stderr

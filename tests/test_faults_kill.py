@@ -62,7 +62,7 @@ def run(folder: str, steps: str = "gather,clean") -> bool:
 
 def run_and_kill(folder: Path, steps: str, trigger: str) -> list[str]:
     """Start the run in a child process, SIGKILL it on the first log line containing
-    `trigger`; returns the log lines read up to the kill."""
+    `trigger`; returns everything it logged."""
     env = {**os.environ, "SEVENSTEP_DATA_DIR": str(folder), "GX_ANALYTICS_ENABLED": "False",
            "PYTHONPATH": str(ROOT)}
     code = (f"import sys; from tests.test_faults_kill import run; "
@@ -77,8 +77,9 @@ def run_and_kill(folder: Path, steps: str, trigger: str) -> list[str]:
             if trigger in line:
                 child.send_signal(signal.SIGKILL)
                 break
+        seen += child.stderr.readlines()  # whatever it logged before the signal landed
     finally:
-        if child.poll() is None and not any(trigger in line for line in seen):
+        if child.poll() is None:
             child.send_signal(signal.SIGKILL)
         child.wait(timeout=60)
     assert child.returncode == -signal.SIGKILL, "".join(seen[-20:])

@@ -2,20 +2,23 @@
 Hypothesis (pinned in constraints.txt) on the real step-4 SQL:
 
 - re-running any day or range of days changes nothing (idempotence);
-- a backfill over a range gives the same clean tables and quarantine as running the days one by
-  one, in any order (late updates supersede earlier days either way);
+- a backfill over a range gives the same clean tables and the same quarantined rows as running
+  the days one by one, in any order (late updates supersede earlier days either way), and the
+  quarantine gives each row the same reason whichever way the days were run;
 - every raw row of generated dirty data ends clean or quarantined (reconciliation);
-- KPI roll-ups are exact: per month, the sum of the daily numerators and denominators equals
-  the numerator and denominator computed from the detail rows for the whole month, and the
-  monthly value read back from clean.kpi_daily (assets/kpi_rollup.py) equals it too.
+- KPI roll-ups are exact: per month, the daily numerators (and the denominators of ratios and
+  means) add up to the month computed from the detail rows, and kpi_rollup reads the same
+  value back from clean.kpi_daily, also for a per-day rate broken down by any value.
 
 Examples are few and derandomized (the same on every machine and every run): the suite's time
-budget is small, and a failure must reproduce.
+budget is small, and a failure must reproduce. Examples Hypothesis once found are kept with
+@example, so they are tried first.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Sequence
 
 import duckdb
@@ -29,8 +32,8 @@ from assets.step4_process.cleaning import clean_range, reconciliation
 from assets.step4_process.entities import INCIDENTS
 from quality.schemas import CLEAN_TABLES, KPI_DAILY, QUARANTINE, ddl
 from resources.business_calendar import business_calendar
-from resources.config_models import SourceConfig
-from resources.settings import kpis, sources
+from resources.config_models import KpiDefinition, SourceConfig
+from resources.settings import kpis, sources, strategy
 from resources.sources.landing import ensure_raw_table, quote
 
 FIRST = dt.date(2026, 3, 2)
@@ -211,7 +214,11 @@ def test_any_raw_text_ends_clean_or_quarantined(rows) -> None:
 # ------------------------------------------------------------------------ exact roll-ups
 
 SPAN_START, SPAN_END = dt.date(2026, 1, 20), dt.date(2026, 3, 12)  # crosses two month ends
-ROLLUP_KPIS = [k for k in kpis().kpis if k.table == "incidents" and k.rollup == "ratio"]
+ROLLUP_KPIS = [kpis().get(k) for k in ("incident_volume", "major_incidents", "mttr",
+                                        "mttr_business", "reopen_rate",
+                                        "first_contact_resolution")]
+"""One incident KPI of each kind the facts hold: counts with and without a filter, means of
+calendar and business minutes, ratios with and without a filter."""
 
 
 @st.composite
@@ -246,49 +253,96 @@ def valid_incidents(draw: st.DrawFn) -> list[tuple[int, dict[str, str]]]:
     return out
 
 
+def _kpi_warehouse(rows: list[tuple[int, dict[str, str]]]) -> duckdb.DuckDBPyConnection:
+    """Generated incidents cleaned by step 4, with step 1's services (the domain of the service
+    breakdown), the calendar macro and an empty clean.kpi_daily."""
+    con = _warehouse(rows)
+    con.begin()
+    clean_range(con, INCIDENTS, [_source()], SPAN_START, SPAN_END + dt.timedelta(days=40))
+    con.commit()
+    con.execute(business_calendar().macro_sql())
+    con.execute(ddl("clean", "kpi_daily", KPI_DAILY))
+    con.execute("CREATE SCHEMA strategy")
+    con.execute("CREATE TABLE strategy.services (service VARCHAR, hours VARCHAR)")
+    con.executemany("INSERT INTO strategy.services VALUES (?, ?)",
+                    [(s.name, s.hours) for s in strategy().services])
+    return con
+
+
+def _by_month(con: duckdb.DuckDBPyConnection, kpi: KpiDefinition, breakdown: str | None
+              ) -> tuple[dict[tuple, list[float]], dict[tuple, list[float]], dict[tuple, float]]:
+    """Per (month, breakdown value): the daily facts summed, the month computed directly from
+    the detail rows, and the month's value as kpi_rollup reads it back from clean.kpi_daily."""
+    params = {"start": ROLLUP_START, "end": ROLLUP_END}
+    daily_sql = kpi_query(kpi, breakdown, "day")
+    con.execute(f"INSERT INTO clean.kpi_daily {daily_sql}", params)
+    summed: dict[tuple, list[float]] = {}
+    for day, value, numerator, denominator in con.execute(
+            f"SELECT day, breakdown_value, numerator, denominator FROM ({daily_sql})",
+            params).fetchall():
+        total = summed.setdefault((day.replace(day=1), value), [0.0, 0.0])
+        total[0] += numerator
+        total[1] += denominator
+    direct = {(month, value): [numerator, denominator] for month, value, numerator, denominator
+              in con.execute("SELECT day, breakdown_value, numerator, denominator FROM ("
+                             f"{kpi_query(kpi, breakdown, 'month')})", params).fetchall()}
+    frame = rollup(con, kpi, ROLLUP_START, ROLLUP_END, "month", breakdown)
+    read_back = {(p.date() if hasattr(p, "date") else p, v): x for p, v, x in zip(
+        frame["period"], frame["breakdown_value"], frame["value"], strict=True)}
+    return summed, direct, read_back
+
+
+ROLLUP_START, ROLLUP_END = dt.date(2026, 1, 1), dt.date(2026, 5, 1)
+
+
+@settings(PROFILE, max_examples=4)
+@given(rows=valid_incidents())
+def test_daily_numerators_and_denominators_add_up_to_the_month(rows) -> None:
+    """Ratios and means of every incident KPI, in total and by service: sum(numerator) and
+    sum(denominator) of the days are the month's, and so is the value kpi_rollup reads back."""
+    con = _kpi_warehouse(rows)
+    for kpi in ROLLUP_KPIS:
+        for breakdown in (None, "service") if "service" in kpi.breakdowns else (None,):
+            summed, direct, read_back = _by_month(con, kpi, breakdown)
+            assert summed.keys() == direct.keys(), kpi.id
+            for period, (numerator, denominator) in direct.items():
+                assert summed[period][0] == pytest.approx(numerator, rel=1e-9), (kpi.id, period)
+                if kpi.denominator_sql is not None:  # a ratio or a mean
+                    assert summed[period][1] == pytest.approx(denominator, rel=1e-9), \
+                        (kpi.id, period)
+                    if denominator:
+                        assert read_back[period] == pytest.approx(numerator / denominator,
+                                                                  rel=1e-9), (kpi.id, period)
+                    else:  # nothing to divide by: no value, never 0 or infinity
+                        assert read_back[period] is None or math.isnan(read_back[period])
+    totals = con.execute(f"SELECT count(DISTINCT kpi_id), sum(numerator) FROM clean.kpi_daily "
+                         f"WHERE breakdown_value = '{ALL}'").fetchall()[0]
+    assert totals[0] == len(ROLLUP_KPIS) and totals[1] > 0  # every KPI, not all zeros
+
+
+def _incident(group: str, opened: str) -> tuple[int, dict[str, str]]:
+    day = dt.date.fromisoformat(opened[:10])
+    return (day - FIRST).days, {
+        "number": f"INC-{group}-{opened[:10]}", "opened_at": opened, "sys_updated_on": opened,
+        "priority": "3 - Moderate", "state": "New", "business_service": "Email",
+        "assignment_group": group}
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="known bug E (issue 11):"
     " per-day counts by an open breakdown roll up over days with rows only",
 )
-@settings(PROFILE, max_examples=4)
+@settings(PROFILE, max_examples=4, phases=[Phase.explicit, Phase.generate])
+@example(rows=[_incident("G1", "2026-02-10 09:00:00")])  # found by Hypothesis
 @given(rows=valid_incidents())
-def test_monthly_kpis_are_exact_sums_of_the_daily_facts(rows) -> None:
-    con = _warehouse(rows)
-    con.begin()
-    clean_range(con, INCIDENTS, [_source()], SPAN_START, SPAN_END + dt.timedelta(days=40))
-    con.commit()
-    assert con.execute("SELECT count(*) FROM clean.incidents").fetchall()[0][0] == len(
-        {r["number"] for _, r in rows})
-    calendar = business_calendar()
-    con.execute(calendar.macro_sql())
-    con.execute(ddl("clean", "kpi_daily", KPI_DAILY))
-    start, end = dt.date(2026, 1, 1), dt.date(2026, 5, 1)
-    params = {"start": start, "end": end}
-    for kpi in ROLLUP_KPIS:
-        breakdown = kpi.breakdowns[0] if kpi.breakdowns else None
-        for label in (None, breakdown) if breakdown else (None,):
-            daily_sql = kpi_query(kpi, label, "day", calendar)
-            con.execute(f"INSERT INTO clean.kpi_daily {daily_sql}", params)
-            summed: dict[tuple, list[float]] = {}
-            for day, value, numerator, denominator in con.execute(
-                    f"SELECT day, breakdown_value, numerator, denominator FROM ({daily_sql})",
-                    params).fetchall():
-                total = summed.setdefault((day.replace(day=1), value), [0.0, 0.0])
-                total[0] += numerator
-                total[1] += denominator
-            monthly = con.execute(kpi_query(kpi, label, "month", calendar), params).df()
-            direct = {(m.date() if hasattr(m, "date") else m, v): [n, d] for m, v, n, d in zip(
-                monthly["day"], monthly["breakdown_value"], monthly["numerator"],
-                monthly["denominator"], strict=True)}
-            assert summed.keys() == direct.keys(), kpi.id
-            for period, (numerator, denominator) in direct.items():
-                assert summed[period] == pytest.approx([numerator, denominator], rel=1e-9), \
-                    (kpi.id, period)
-            read_back = rollup(con, kpi, start, end, "month", label, calendar=calendar)
-            expected = monthly.sort_values(["day", "breakdown_value"])["value"].to_numpy()
-            got = read_back.sort_values(["period", "breakdown_value"])["value"].to_numpy()
-            assert got == pytest.approx(expected, rel=1e-9, nan_ok=True), kpi.id
-    totals = con.execute(f"SELECT count(DISTINCT kpi_id), sum(numerator) FROM clean.kpi_daily "
-                         f"WHERE breakdown_value = '{ALL}'").fetchall()[0]
-    assert totals[0] == len(ROLLUP_KPIS) and totals[1] > 0  # every KPI, not all zeros
+def test_a_per_day_rate_by_any_breakdown_rolls_up_over_every_day_of_the_month(rows) -> None:
+    """A count KPI is a rate per day. By a breakdown without a fixed list of values (an
+    assignment group, a category, a service missing from strategy.yaml), kpi_daily has rows
+    only on the days that value occurs: the month read back from kpi_daily must still divide by
+    the days of the month, as the monthly query over the detail rows does."""
+    con = _kpi_warehouse(rows)
+    volume = kpis().get("incident_volume")
+    _, direct, read_back = _by_month(con, volume, "assignment_group")
+    for period, (numerator, days) in direct.items():
+        assert read_back[period] == pytest.approx(numerator / days, rel=1e-9), period

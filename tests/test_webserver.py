@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -291,6 +292,16 @@ def test_a_kpi_change_marks_history_stale_and_one_backfill_refreshes_it(ui) -> N
     assert lines[1].startswith(f"[1/2] {refreshed[0]}..{refreshed[1]} (steps 1-4): ok in ")
     assert lines[2].startswith(f"[2/2] {refreshed[2]}..{refreshed[3]} (steps 3-7): ok in ")
     assert lines[-1].startswith("done: 4 days in 2 runs")
+    shown = sum(int(re.search(r", ([\d,]+) raw rows,", line).group(1).replace(",", ""))
+                for line in lines[1:3])
+    with duckdb.connect(str(ui.folder / "data" / "warehouse.duckdb"), read_only=True) as con:
+        tables = [t for (t,) in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'raw' "
+            "AND table_name LIKE 'synthetic_%'").fetchall()]
+        landed = sum(con.execute(f'SELECT count(*) FROM raw."{t}" WHERE _partition BETWEEN ? '
+                                 "AND ?", [refreshed[0], refreshed[-1]]).fetchall()[0][0]
+                     for t in tables)
+    assert shown == landed > 0
     assert {day: ui.stale(day)[0] for day in refreshed} == {day: "FRESH" for day in refreshed}
     assert ui.stale(days[-1])[0] == "STALE"  # a day the backfill did not cover
 

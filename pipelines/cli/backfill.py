@@ -34,14 +34,15 @@ def _days(count: int) -> str:
 
 
 def _rows_loaded(result) -> int:
-    """Raw rows the run landed (each gather asset reports its `rows_loaded`)."""
-    total = 0
+    """Raw rows the run landed: each gather asset reports its `rows_loaded` for the whole run
+    (a ranged run repeats that metadata on the event of every day, so count each asset once)."""
+    loaded: dict[object, int] = {}
     for event in result.get_asset_materialization_events():
         materialization = event.materialization
         value = materialization.metadata.get("rows_loaded")
         if materialization.asset_key.path[0] == "raw" and value is not None:
-            total += int(value.value)
-    return total
+            loaded[materialization.asset_key] = int(value.value)
+    return sum(loaded.values())
 
 
 def _steps(groups: tuple[str, ...]) -> str:
