@@ -4,7 +4,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v p
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
+# The same Dagster home as the `sevenstep` command: under $SEVENSTEP_DATA_DIR when it is set.
+DATA_DIR := $(abspath $(or $(SEVENSTEP_DATA_DIR),data))
+export DAGSTER_HOME ?= $(DATA_DIR)/dagster_home
+INSTANCE := $(BIN)/python -c 'import os, pathlib; from pipelines.runner import ensure_instance_config; ensure_instance_config(pathlib.Path(os.environ["DAGSTER_HOME"]))'
 
 .PHONY: demo test ui lint bench install constraints clean
 
@@ -18,7 +21,6 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP) ## Create .venv with sevenstep and its development tools
 
 demo: $(STAMP) ## Run all seven steps over the last 90 days of synthetic data; prints the report path
-	@mkdir -p $(DAGSTER_HOME)
 	$(BIN)/sevenstep demo --days 90
 
 test: $(STAMP) ## Run the whole test suite
@@ -26,7 +28,7 @@ test: $(STAMP) ## Run the whole test suite
 	$(BIN)/python -m pytest
 
 ui: $(STAMP) ## Open the Dagster UI on the demo warehouse (http://127.0.0.1:3000)
-	@mkdir -p $(DAGSTER_HOME)
+	@$(INSTANCE)
 	$(BIN)/dagster dev -w workspace.yaml
 
 lint: $(STAMP)

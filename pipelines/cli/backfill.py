@@ -13,13 +13,7 @@ import sys
 
 import click
 
-
-def _date(text: str, option: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not a date as YYYY-MM-DD",
-                                 param_hint=option) from None
+from pipelines.cli.params import DAY
 
 
 def _duration(seconds: float) -> str:
@@ -53,19 +47,19 @@ def _steps(groups: tuple[str, ...]) -> str:
 
 
 @click.command()
-@click.option("--start", required=True, help="First day, YYYY-MM-DD.")
-@click.option("--end", required=True, help="Last day (inclusive), YYYY-MM-DD.")
+@click.option("--start", "first", type=DAY, required=True, help="First day, YYYY-MM-DD.")
+@click.option("--end", "last", type=DAY, required=True,
+              help="Last day (inclusive), YYYY-MM-DD.")
 @click.option("--chunk-days", type=click.IntRange(min=1), default=None,
               help="Days per run. Default: backfill.chunk_days in config/operations.yaml.")
 @click.option("--verbose", is_flag=True, help="Show Dagster's INFO log of every step.")
-def backfill(start: str, end: str, chunk_days: int | None, verbose: bool) -> None:
+def backfill(first: dt.date, last: dt.date, chunk_days: int | None, verbose: bool) -> None:
     """Load START..END as a few runs of at most --chunk-days days each, showing progress."""
     from pipelines.operations import operations
     from pipelines.runner import backfill as run_backfill
     from pipelines.runner import chunks, failure_summary
     from resources.warehouse import default_warehouse_path
 
-    first, last = _date(start, "--start"), _date(end, "--end")
     if last < first:
         raise click.BadParameter(f"--end {last} is before --start {first}", param_hint="--end")
     size = chunk_days or operations().backfill.chunk_days

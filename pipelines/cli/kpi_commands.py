@@ -15,6 +15,8 @@ from pathlib import Path
 
 import click
 
+from pipelines.cli.params import DAY
+
 GRAIN_CHOICE = click.Choice(["day", "week", "month", "quarter", "year", "window"])
 
 
@@ -35,10 +37,6 @@ def _kpi(catalogue, kpi_id: str):
         return catalogue.get(kpi_id)
     except KeyError as exc:
         raise click.ClickException(str(exc.args[0])) from None
-
-
-def _date(value: str | None) -> dt.date | None:
-    return dt.date.fromisoformat(value) if value else None
 
 
 def _connect():
@@ -124,10 +122,11 @@ def show(kpi_id: str, file: str | None) -> None:
 @kpi.command()
 @click.argument("kpi_id")
 @click.option("--grain", type=GRAIN_CHOICE, default="week", show_default=True)
-@click.option("--start", default=None, help="First day, YYYY-MM-DD (default: first stored).")
-@click.option("--end", default=None, help="Last day, inclusive (default: last stored).")
+@click.option("--start", type=DAY, default=None,
+              help="First day, YYYY-MM-DD (default: first stored).")
+@click.option("--end", type=DAY, default=None, help="Last day, inclusive (default: last stored).")
 @click.option("--breakdown", default=None, help="A breakdown of the KPI, e.g. service.")
-def rollup(kpi_id: str, grain: str, start: str | None, end: str | None,
+def rollup(kpi_id: str, grain: str, start: dt.date | None, end: dt.date | None,
            breakdown: str | None) -> None:
     """Exact values of a KPI per week, month, ... from the warehouse (medians and percentiles
     recomputed from the detail rows, ratios as sum over sum)."""
@@ -140,7 +139,7 @@ def rollup(kpi_id: str, grain: str, start: str | None, end: str | None,
                                    f"{', '.join(k.breakdowns) or 'none'}")
     with _connect() as con:
         first, last = _stored_range(con, kpi_id)
-        first, last = _date(start) or first, _date(end) or last
+        first, last = start or first, end or last
         if first is None or last is None:
             raise click.ClickException(f"no stored values of {kpi_id}: run the pipeline first")
         frame = kpi_rollup(con, k, first, last + dt.timedelta(days=1), grain, breakdown)
@@ -179,9 +178,11 @@ def _old_definition(con, kpi_id: str):
 @click.option("--file", "file", default=None, help="The kpis.yaml with the new definition "
               "(default: the configuration's).")
 @click.option("--grain", type=GRAIN_CHOICE, default="week", show_default=True)
-@click.option("--start", default=None, help="First day, YYYY-MM-DD (default: first stored).")
-@click.option("--end", default=None, help="Last day, inclusive (default: last stored).")
-def diff(kpi_id: str, file: str | None, grain: str, start: str | None, end: str | None) -> None:
+@click.option("--start", type=DAY, default=None,
+              help="First day, YYYY-MM-DD (default: first stored).")
+@click.option("--end", type=DAY, default=None, help="Last day, inclusive (default: last stored).")
+def diff(kpi_id: str, file: str | None, grain: str, start: dt.date | None,
+         end: dt.date | None) -> None:
     """Old and new values of a KPI side by side over history, before a backfill.
 
     Old: the values on record in clean.kpi_daily (for medians and percentiles over more than a
@@ -196,7 +197,7 @@ def diff(kpi_id: str, file: str | None, grain: str, start: str | None, end: str 
     new = _kpi(_catalogue(file), kpi_id)
     with _connect() as con:
         first, last = _stored_range(con, kpi_id)
-        first, last = _date(start) or first, _date(end) or last
+        first, last = start or first, end or last
         if first is None or last is None:
             raise click.ClickException(f"no stored values of {kpi_id} and no --start/--end")
         stop = last + dt.timedelta(days=1)

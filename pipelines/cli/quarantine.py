@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import unicodedata
 
 import click
 
 from assets.step4_process.cleaning import REASONS
+from pipelines.cli.params import DAY
 
 RELEASE_HINT = (
     "To release rows: fix the source data, or add the code to the source's `mappings` in "
@@ -18,17 +20,17 @@ RELEASE_HINT = (
 @click.command()
 @click.option("--entity", help="Only this entity (incidents, changes, ...).")
 @click.option("--reason", help="Only this reason code, e.g. UNKNOWN_CODE.")
-@click.option("--day", help="Only this partition day, YYYY-MM-DD.")
+@click.option("--day", type=DAY, help="Only this partition day, YYYY-MM-DD.")
 @click.option("--limit", default=20, show_default=True, help="Rows to list.")
 @click.option("--raw", "show_raw", is_flag=True, help="Print each row's raw JSON too.")
-def quarantine(entity: str | None, reason: str | None, day: str | None, limit: int,
+def quarantine(entity: str | None, reason: str | None, day: dt.date | None, limit: int,
                show_raw: bool) -> None:
     """List and explain quarantined rows: counts by reason, then examples."""
     from resources.warehouse import Warehouse
 
     where, params = ["TRUE"], []
     for column, value in (("entity", entity), ("reason_code", reason),
-                          ("CAST(_partition AS VARCHAR)", day)):
+                          ("_partition", day)):
         if value:
             where.append(f"{column} = ?")
             params.append(value)

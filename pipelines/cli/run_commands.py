@@ -7,6 +7,8 @@ import sys
 
 import click
 
+from pipelines.cli.params import DAY
+
 
 @click.command()
 @click.option("--days", default=90, show_default=True, help="Days of history to build.")
@@ -28,13 +30,16 @@ def demo(days: int, incidents_per_day: float | None) -> None:
 
 
 @click.command()
-@click.option("--start", required=True, help="First day, YYYY-MM-DD.")
-@click.option("--end", required=True, help="Last day (inclusive), YYYY-MM-DD.")
-def run(start: str, end: str) -> None:
+@click.option("--start", "first", type=DAY, required=True, help="First day, YYYY-MM-DD.")
+@click.option("--end", "last", type=DAY, required=True,
+              help="Last day (inclusive), YYYY-MM-DD.")
+def run(first: dt.date, last: dt.date) -> None:
     """Run all seven steps over START..END as one run."""
     from pipelines.runner import failure_summary, run_range
 
-    result = run_range(dt.date.fromisoformat(start), dt.date.fromisoformat(end))
+    if last < first:
+        raise click.BadParameter(f"--end {last} is before --start {first}", param_hint="--end")
+    result = run_range(first, last)
     _finish(result, failure_summary)
     _print_paths()
 
