@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +16,7 @@ from pydantic import Field
 
 from resources.project import data_dir, project_path
 
+LOG = logging.getLogger(__name__)
 SCHEMAS = ("strategy", "measures", "raw", "clean", "analysis", "present", "improve")
 
 
@@ -34,6 +38,11 @@ class Warehouse(dg.ConfigurableResource):
         default=None, description="DuckDB memory_limit, e.g. '4GB'. Empty: DuckDB's default."
     )
     threads: int | None = Field(default=None, description="DuckDB threads. Empty: all cores.")
+    lock_wait_seconds: float = Field(
+        default=120.0, ge=0,
+        description="How long to wait for another process (a run, a `sevenstep` command) to "
+        "release the file before failing with a message naming it.",
+    )
 
     def database_path(self) -> Path:
         return project_path(self.path) if self.path else default_warehouse_path()
@@ -51,7 +60,7 @@ class Warehouse(dg.ConfigurableResource):
             config["memory_limit"] = self.memory_limit
         if self.threads:
             config["threads"] = self.threads
-        con = duckdb.connect(str(path), read_only=read_only, config=config)
+        con = self._open(path, read_only, config)
         try:
             if not read_only:
                 for schema in SCHEMAS:
@@ -59,6 +68,38 @@ class Warehouse(dg.ConfigurableResource):
             yield con
         finally:
             con.close()
+
+    def _open(self, path: Path, read_only: bool, config: dict[str, str | int]
+              ) -> duckdb.DuckDBPyConnection:
+        """DuckDB lets one process write a file, and no other process open it meanwhile, even
+        to read: a command run while the nightly run writes (or the reverse) waits for the
+        lock with backoff instead of failing at once, then fails saying who holds it."""
+        waited, pause = 0.0, 0.2
+        while True:
+            try:
+                return duckdb.connect(str(path), read_only=read_only, config=config)
+            except duckdb.IOException as exc:
+                if "Could not set lock" not in str(exc):
+                    raise
+                holder = re.search(r"\(PID (\d+)\)", str(exc))
+                by = f"process {holder.group(1)}" if holder else "another process"
+                if not waited and self.lock_wait_seconds:
+                    LOG.warning("warehouse %s is in use by %s; waiting up to %.0f s", path, by,
+                                self.lock_wait_seconds)
+                if waited >= self.lock_wait_seconds:
+                    raise WarehouseBusy(
+                        f"warehouse {path} is in use by {by} (a run or a sevenstep command); "
+                        f"waited {waited:.0f} s for it to finish. Try again when it has ended, "
+                        "or raise the warehouse resource's lock_wait_seconds."
+                    ) from exc
+            step = min(pause, self.lock_wait_seconds - waited)
+            time.sleep(step)
+            waited += step
+            pause = min(pause * 2, 5.0)
+
+
+class WarehouseBusy(RuntimeError):
+    """The DuckDB file stayed locked by another process for longer than lock_wait_seconds."""
 
 
 def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: object = ()) -> object:

@@ -12,7 +12,19 @@ import dagster as dg
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 
-@click.group()
+class _Commands(click.Group):
+    """Errors a user can act on end the command with their message, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        from resources.warehouse import WarehouseBusy
+
+        try:
+            return super().invoke(ctx)
+        except WarehouseBusy as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=_Commands)
 def main() -> None:
     """sevenstep: the ITIL 7-step improvement process over your ITSM data."""
 
