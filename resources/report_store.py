@@ -26,6 +26,9 @@ HEAD_BYTES = 4000
 _TITLE = re.compile(r"<title>(.*?)</title>", re.S)
 _META = re.compile(r'<meta name="sevenstep-([a-z-]+)" content="([^"]*)">')
 EXTRACT_FORMATS = {"csv": "(FORMAT csv, HEADER)", "parquet": "(FORMAT parquet)"}
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""First characters that make a spreadsheet read a CSV cell as a formula (OWASP, CSV injection):
+a text cell starting with one gets a leading single quote in CSV extracts."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,32 @@ def _date(text: str | None) -> dt.date | None:
         return dt.date.fromisoformat(text) if text else None
     except ValueError:
         return None
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def neutralized(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[object] = ()) -> str:
+    """``sql`` with every text cell that starts like a formula prefixed by a single quote.
+
+    Breakdown values, names and statuses in an extract may be ticket text, and a spreadsheet
+    runs a CSV cell starting with = + - @ (or a tab or CR) as a formula. Only text columns
+    (VARCHAR, ENUM) are touched, in the query itself, so DuckDB does the work while it writes
+    and numbers keep their sign and type. DESCRIBE gives the column types by binding the query
+    without running it; column names are quoted identifiers, the characters fixed literals.
+    """
+    columns = con.execute(f"DESCRIBE ({sql})", list(params)).fetchall()
+    starts = ", ".join(f"chr({ord(c)})" for c in FORMULA_STARTS)
+    replace = []
+    for name, sql_type, *_ in columns:
+        if sql_type == "VARCHAR" or sql_type.startswith("ENUM("):
+            cell = f"CAST({_quote(name)} AS VARCHAR)"
+            replace.append(f"CASE WHEN left({cell}, 1) IN ({starts}) THEN chr(39) || {cell} "
+                           f"ELSE {cell} END AS {_quote(name)}")
+    if not replace:
+        return sql
+    return f"SELECT * REPLACE ({', '.join(replace)}) FROM ({sql})"
 
 
 def _plain(name: str) -> str:
@@ -90,10 +119,14 @@ class ReportStore(dg.ConfigurableResource):
         """Write a query's result with DuckDB ``COPY``, as CSV or Parquet by ``name``'s suffix.
 
         ``sql`` comes from step-6 code, never from data; the file path is a bound parameter.
+        In CSV, text a spreadsheet would run as a formula is neutralized (``neutralized``);
+        Parquet is typed, so its text is written as it is.
         """
         suffix = Path(name).suffix.lstrip(".")
         if suffix not in EXTRACT_FORMATS:
             raise ValueError(f"extract {name!r} must end in one of {sorted(EXTRACT_FORMATS)}")
+        if suffix == "csv":
+            sql = neutralized(con, sql, params)
         temp, target = self._temp(name)
         con.execute(f"COPY ({sql}) TO ? {EXTRACT_FORMATS[suffix]}", [*params, str(temp)])
         temp.replace(target)

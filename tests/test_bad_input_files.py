@@ -113,11 +113,6 @@ def refusal(landed: Landed) -> str:
 # ---------------------------------------------------------------------- the file's own shape
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug B (issue 11):"
-    " a sniffing failure names the file but not the line",
-)
 def test_unbalanced_quotes_are_refused_or_quarantined_naming_the_line(tmp_path: Path) -> None:
     """Line 3 opens a quote that never closes."""
     drop(tmp_path / "drop", "unbalanced_quotes.csv")
@@ -241,11 +236,6 @@ def test_unexpected_extra_columns_are_kept_in_raw_and_ignored_by_cleaning(
     assert landed.query("SELECT count(*) FROM raw._files") == [(1,)]  # the header did nothing
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug C (issue 11):"
-    " the batched file reader drops a source column named like a lineage column",
-)
 def test_a_column_named_like_a_lineage_column_is_refused_or_kept(tmp_path: Path) -> None:
     """An export with its own `_row` column: the file is refused naming it, or its values are
     kept, but never dropped in favour of the lineage column without a word."""

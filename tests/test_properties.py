@@ -328,11 +328,6 @@ def _incident(group: str, opened: str) -> tuple[int, dict[str, str]]:
         "assignment_group": group}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug E (issue 11):"
-    " per-day counts by an open breakdown roll up over days with rows only",
-)
 @settings(PROFILE, max_examples=4, phases=[Phase.explicit, Phase.generate])
 @example(rows=[_incident("G1", "2026-02-10 09:00:00")])  # found by Hypothesis
 @given(rows=valid_incidents())

@@ -288,11 +288,6 @@ def test_the_quarantine_command_prints_ticket_text_without_control_characters(
 # --------------------------------------------------------------------- report extracts
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug F (issue 11):"
-    " CSV extracts do not neutralise spreadsheet formulas in ticket text",
-)
 def test_csv_extracts_do_not_turn_ticket_text_into_spreadsheet_formulas(tmp_path: Path) -> None:
     """A breakdown value (a service, group or category typed into a ticket) lands in the
     report's CSV extracts; a cell starting with = + - @ is a formula once Excel opens the file

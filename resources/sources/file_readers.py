@@ -10,8 +10,12 @@ physical line numbers of its records are worked out exactly. Every row's partiti
 while it is staged, in the same statement, never by a later UPDATE. Rows that cannot be parsed
 (a CSV line with the wrong number of fields, a JSON line that is not an object) are staged too,
 with their columns empty, the raw text and the reason in `_error`: step 4 then quarantines them
-with the file and line, so nothing in a file is silently lost. A file that cannot be read at
-all raises SourceReadError.
+with the file and line, so nothing in a file is silently lost. When DuckDB cannot sniff a CSV
+file at all (a quote opened and never closed), it is read again with the configured dialect and
+no sniffing, so the broken line is known by its number. A file that cannot be read at all, whose
+quote opened on line N never closes (the rest of the file would be one value), or whose header
+names a column like a lineage column (`_row`, `_file`: it would be dropped) raises
+SourceReadError naming the file and what is wrong (the line, the column).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import pandas as pd
 
 from resources.config_models import FileFormat
 from resources.sources.landing import (
+    LINEAGE_COLUMNS,
     SourceReadError,
     add_missing_columns,
     bind,
@@ -39,6 +44,7 @@ from resources.sources.landing import (
     partition_expression,
     quote,
     source_columns,
+    table_columns,
 )
 
 DUCKDB_ENCODINGS = {"utf-8": "utf-8", "utf-8-sig": "utf-8", "utf-16": "utf-16",
@@ -59,6 +65,11 @@ BATCHABLE_ENCODINGS = ("utf-8", "latin-1")
 be counted on its bytes."""
 VIRTUAL_COLUMNS = ("filename", "file_index")
 COUNT_BLOCK = 1 << 22
+
+
+class FileRefused(ValueError):
+    """A file its reader could open but must refuse, for a reason it can name (a column, a
+    line); read_file raises it as SourceReadError under the file's shown name."""
 
 
 @dataclass(frozen=True)
@@ -113,6 +124,9 @@ def read_file(
             _read_excel(con, path, loose, options, timestamp_format)
     except SourceReadError:
         raise
+    except FileRefused as exc:
+        con.execute(f"DROP TABLE IF EXISTS {quote(loose)}")
+        raise SourceReadError(f"cannot read {shown}: {exc}") from None
     except (duckdb.Error, OSError, ValueError, KeyError, UnicodeError) as exc:
         raise SourceReadError(f"cannot read {shown} as {fmt}: {_reason(exc)}") from exc
     try:
@@ -147,6 +161,22 @@ def read_files(
                                 timestamp_format=timestamp_format, timezone=timezone,
                                 dating=dating, fallback=fallbacks.get(shown))
     return read
+
+
+def _reserved(con: duckdb.DuckDBPyConnection, table: str, own: int = 0) -> list[str]:
+    """The file columns of a freshly read table (all but the last `own`, which the reader
+    added) that staging would take for lineage and drop: names starting with '_'."""
+    names = table_columns(con, "main", table)
+    return [n for n in names[:len(names) - own] if n.startswith("_")]
+
+
+def _refuse_reserved(names: Sequence[str]) -> None:
+    if names:
+        what = "column" if len(names) == 1 else "columns"
+        raise FileRefused(
+            f"its {what} {', '.join(repr(n) for n in names)} would be taken for lineage and "
+            f"dropped (a name starting with '_' is reserved for lineage: "
+            f"{', '.join(LINEAGE_COLUMNS)}); rename the {what} in the export")
 
 
 def _reason(exc: BaseException) -> str:
@@ -253,7 +283,8 @@ def _read_csv_batch(
 ) -> dict[str, FileRead]:
     """One read_csv over files with the same header. A file whose records do not each take one
     line (a value spanning lines, a rejected line, blank lines) is left out of the result for
-    read_file to stage alone; the others get `_row` = header lines + position in the file."""
+    read_file to stage alone; the others get `_row` = header lines + position in the file. A
+    header naming a column `_...` leaves every file to read_file, which refuses it."""
     header_lines = options.skip_lines + 1
     loose = f"{stage}_batch"
     try:
@@ -273,6 +304,8 @@ def _read_csv_batch(
         con.execute(f"DROP TABLE IF EXISTS {quote(loose)}")
         return {}  # e.g. an empty file: each is read (and judged) on its own
     try:
+        if _reserved(con, loose, own=1):
+            return {}  # read_file refuses each file naming the column, as for a single file
         rejected = {r[0] for r in con.execute(
             "SELECT DISTINCT s.file_path FROM _rejects r JOIN _reject_scans s "
             "USING (scan_id, file_id)").fetchall()}
@@ -322,25 +355,68 @@ def _utf8(path: Path, encoding: str) -> Iterator[tuple[Path, str]]:
         yield copy, "utf-8"
 
 
+def _csv_into(con: duckdb.DuckDBPyConnection, path: Path, loose: str, options: FileFormat,
+              encoding: str, columns: Sequence[str] | None = None) -> None:
+    """read_csv of one file into `loose`, rejected lines kept in _rejects: DuckDB sniffs the
+    rest of the dialect, or, given the `columns`, reads exactly the configured one."""
+    for table in ("_rejects", "_reject_scans"):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+    strict = "auto_detect = false, columns = $columns, " if columns is not None else ""
+    sql = (f"CREATE OR REPLACE TEMP TABLE {quote(loose)} AS SELECT * FROM read_csv($path, "
+           f"{strict}all_varchar = true, header = $header, delim = $delim, quote = $quote, "
+           "escape = $escape, skip = $skip, encoding = $encoding, store_rejects = true, "
+           "rejects_table = '_rejects', rejects_scan = '_reject_scans', "
+           "max_line_size = 100000000)")  # a 10 MB pasted log is a ticket, not an error
+    con.execute(sql, bind(sql, {
+        "path": str(path), "header": options.header, "delim": options.delimiter,
+        "quote": options.quote or None, "escape": options.escape or None,
+        "skip": options.skip_lines, "encoding": encoding,
+        "columns": {c: "VARCHAR" for c in columns or ()}}))
+
+
+def _csv_names(con: duckdb.DuckDBPyConnection, path: Path, options: FileFormat,
+               encoding: str) -> list[str] | None:
+    """The column names DuckDB gives a file, sniffed on its first lines alone (title lines,
+    then the header or first record): a file whose later line breaks the sniffer still has
+    them. None when those lines cannot be read either."""
+    with tempfile.TemporaryDirectory(prefix="sevenstep-") as folder:
+        head = Path(folder) / "head.csv"
+        with open(path, encoding=encoding, errors="replace", newline="") as src, open(
+                head, "w", encoding="utf-8", newline="") as dst:
+            dst.write("".join(src.readline() for _ in range(options.skip_lines + 1)))
+        try:
+            names = [r[0] for r in con.execute(
+                "DESCRIBE SELECT * FROM read_csv($path, all_varchar = true, header = $header, "
+                "delim = $delim, quote = $quote, escape = $escape, skip = $skip)",
+                {"path": str(head), "header": options.header, "delim": options.delimiter,
+                 "quote": options.quote or None, "escape": options.escape or None,
+                 "skip": options.skip_lines}).fetchall()]
+        except duckdb.Error:
+            return None
+    return names or None
+
+
 def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, loose: str,
               options: FileFormat) -> None:
     """read_csv with the configured dialect; malformed lines land in DuckDB's reject tables and
     are staged as rejected rows. `_row` is the physical line in the file, counting the lines that
-    quoted values spread over."""
+    quoted values spread over. A file DuckDB cannot sniff (a quote that never closes makes every
+    candidate dialect fail) is read again without sniffing, the header's names given, so the
+    line that breaks it is rejected by its number instead of the whole file by its name."""
     skip = options.skip_lines
     header_lines = skip + (1 if options.header else 0)
     with _utf8(path, options.encoding) as (readable, encoding):
-        for table in ("_rejects", "_reject_scans"):
-            con.execute(f"DROP TABLE IF EXISTS {table}")
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {quote(loose)} AS SELECT * FROM read_csv($path, "
-            "all_varchar = true, header = $header, delim = $delim, quote = $quote, "
-            "escape = $escape, skip = $skip, encoding = $encoding, store_rejects = true, "
-            "rejects_table = '_rejects', rejects_scan = '_reject_scans', "
-            "max_line_size = 100000000)",  # a 10 MB pasted log is a ticket, not an error
-            {"path": str(readable), "header": options.header, "delim": options.delimiter,
-             "quote": options.quote or None, "escape": options.escape or None, "skip": skip,
-             "encoding": encoding})
+        try:
+            _csv_into(con, readable, loose, options, encoding)
+        except duckdb.Error as sniffing:
+            names = _csv_names(con, readable, options, encoding)
+            if names is None:
+                raise
+            try:
+                _csv_into(con, readable, loose, options, encoding, names)
+            except duckdb.Error:
+                raise sniffing from None
+    _refuse_reserved(_reserved(con, loose))
     columns = source_columns(con, loose)
     text = "concat_ws('', " + ", ".join(quote(c) for c in columns) + ")"
     con.execute(f"ALTER TABLE {quote(loose)} ADD COLUMN _row BIGINT")
@@ -363,12 +439,18 @@ def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, loose: str,
     # DuckDB numbers a rejected record by records, counting skipped and header lines: the k-th
     # reject (0-based) follows `good` good records.
     shifts, spent = [], 0
+    records = con.execute("SELECT count(*) FROM _lines").fetchall()[0][0]
     for k, (line, csv_line, error) in enumerate(rejects):
         good = line - header_lines - 1 - k
         before = con.execute(
             "SELECT coalesce((SELECT _pre FROM _lines WHERE _i = $g), "
             "(SELECT coalesce(sum(_n), 0) FROM _lines))", {"g": good}).fetchall()[0][0]
         physical = header_lines + 1 + int(before) + spent
+        problem = _open_quote(physical, csv_line or "", error) if (
+            k == len(rejects) - 1 and good == records) else None
+        if problem:
+            con.execute("DROP TABLE _lines")
+            raise FileRefused(problem)
         spent += 1 + (csv_line or "").count("\n")
         shifts.append((good, spent))
         con.execute(f"INSERT INTO {quote(loose)} (_row, _error) VALUES (?, ?)",
@@ -381,6 +463,19 @@ def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, loose: str,
         + coalesce((SELECT max(s.spent) FROM _shifts s WHERE s.g <= l._i), 0)
         FROM _lines l WHERE l._i = t.rowid AND t._error IS NULL""")
     con.execute("DROP TABLE _lines")
+
+
+def _open_quote(line: int, text: str, error: str) -> str | None:
+    """Why the file is refused when its last record, rejected for a quote, spans lines: a quote
+    opened on `line` never closed, so the rest of the file ran into one value. Quarantined, that
+    record would hide the rows after it in one entry; refused, the line is named."""
+    spans = text.rstrip("\r\n").count("\n") + 1
+    if not error.startswith("UNQUOTED VALUE") or spans < 2:
+        return None
+    first = text.splitlines()[0]
+    return (f"line {line} opens a quote that never closes, so lines {line} to {line + spans - 1}"
+            f" (the end of the file) would be one value ({error}); fix the quoting or set "
+            f"files.read.quote. Line {line}: {first[:200]!r}")
 
 
 # ----------------------------------------------------------------------------------- JSON
