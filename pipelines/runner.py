@@ -188,6 +188,18 @@ def root_cause(error) -> str:
     return (error.message.strip().splitlines() or ["failed"])[0]
 
 
+def _check_details(metadata: dict[str, dg.MetadataValue], entries: int = 4,
+                   width: int = 240) -> list[str]:
+    """A failed check's metadata as indented lines, its verdict first: the terminal shows why,
+    not only which check (the UI shows the whole of it)."""
+    keys = sorted(metadata, key=lambda k: k != "verdict")[:entries]
+    lines = []
+    for key in keys:
+        text = " ".join(str(metadata[key].value).split())
+        lines.append(f"    {key}: {text[:width]}{'...' if len(text) > width else ''}")
+    return lines
+
+
 def failure_summary(result: dg.ExecuteInProcessResult) -> str:
     """The failed steps and checks of a run, in words, for the terminal."""
     lines = []
@@ -199,6 +211,7 @@ def failure_summary(result: dg.ExecuteInProcessResult) -> str:
             data = event.event_specific_data
             if not data.passed:
                 lines.append(f"check {data.asset_key.to_user_string()}:{data.check_name} failed")
+                lines += _check_details(data.metadata)
     skipped = [e.step_key for e in result.all_events if e.is_step_skipped]
     if skipped:
         lines.append(f"skipped downstream of a failure: {', '.join(skipped)}")

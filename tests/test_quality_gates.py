@@ -13,7 +13,7 @@ import dagster as dg
 import pytest
 import yaml
 
-from pipelines.runner import run_range
+from pipelines.runner import failure_summary, run_range
 from resources.synthetic import SyntheticSource
 from tests.conftest import AS_OF, pipeline_resources
 
@@ -100,6 +100,10 @@ def test_wrong_source_timezone_is_caught_by_the_hour_profile(tmp_path, monkeypat
     assert -10 < shift < -8  # Tokyo is 9 hours ahead of UTC
     assert "timezone" in verdict
     assert "clean/kpi_daily" not in _materialized(result)
+    # the terminal (sevenstep run, backfill) says why, not only which check
+    summary = failure_summary(result).splitlines()
+    at = summary.index("check clean/incidents:opened_hour_profile failed")
+    assert summary[at + 1] == f"    verdict: {verdict}"
 
 
 def test_unknown_code_is_quarantined_blocks_and_is_released_by_a_mapping(
