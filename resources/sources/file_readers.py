@@ -13,9 +13,10 @@ with their columns empty, the raw text and the reason in `_error`: step 4 then q
 with the file and line, so nothing in a file is silently lost. When DuckDB cannot sniff a CSV
 file at all (a quote opened and never closed), it is read again with the configured dialect and
 no sniffing, so the broken line is known by its number. A file that cannot be read at all, whose
-quote opened on line N never closes (the rest of the file would be one value), or whose header
-names a column like a lineage column (`_row`, `_file`: it would be dropped) raises
-SourceReadError naming the file and what is wrong (the line, the column).
+quote opened on line N never closes (the rest of the file would be one value), or that names a
+column like a lineage column (`_row`, `_id`: any name starting with '_' would be dropped) in a CSV
+or Excel header, a Parquet schema or a top-level JSON key, raises SourceReadError naming the file
+and what is wrong (the line, the column).
 """
 
 from __future__ import annotations
@@ -170,11 +171,18 @@ def _reserved(con: duckdb.DuckDBPyConnection, table: str, own: int = 0) -> list[
     return [n for n in names[:len(names) - own] if n.startswith("_")]
 
 
-def _refuse_reserved(names: Sequence[str]) -> None:
+def _refuse_reserved(names: Sequence[str], kind: str = "column",
+                     first_lines: dict[str, int] | None = None) -> None:
+    """Refuse a file bringing `names` that staging would take for lineage: their values would be
+    dropped without a word (or, for an exact lineage name, clash with it). A JSON lines file
+    gives `first_lines`, the line each name first appears on, so the message points at one."""
     if names:
-        what = "column" if len(names) == 1 else "columns"
+        what = kind if len(names) == 1 else f"{kind}s"
+        lines = first_lines or {}
+        named = ", ".join(repr(n) + (f" (first on line {lines[n]})" if n in lines else "")
+                          for n in names)
         raise FileRefused(
-            f"its {what} {', '.join(repr(n) for n in names)} would be taken for lineage and "
+            f"its {what} {named} would be taken for lineage and "
             f"dropped (a name starting with '_' is reserved for lineage: "
             f"{', '.join(LINEAGE_COLUMNS)}); rename the {what} in the export")
 
@@ -484,7 +492,9 @@ def _open_quote(line: int, text: str, error: str) -> str | None:
 def _read_json(con: duckdb.DuckDBPyConnection, path: Path, loose: str,
                options: FileFormat) -> None:
     """JSON lines (one object a line), or a JSON array of objects. Lines are read as text so a
-    malformed line is staged with its line number instead of failing the file."""
+    malformed line is staged with its line number instead of failing the file. A top-level key
+    starting with '_' (`_id` of a MongoDB or Elasticsearch export) refuses the file naming the
+    first line that has it: it is found by the query that lists the keys, at no extra pass."""
     with open(path, "rb") as handle:
         head = handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
     if head.startswith(b"["):
@@ -504,19 +514,23 @@ def _read_json(con: duckdb.DuckDBPyConnection, path: Path, loose: str,
     # Extract from valid lines only (a CASE would still parse the broken ones).
     con.execute(f"CREATE OR REPLACE TEMP TABLE _jsonl_ok AS SELECT _row, line FROM _jsonl "
                 f"WHERE {usable}")
-    keys = [r[0] for r in con.execute(
-        "SELECT k FROM (SELECT unnest(json_keys(line)) AS k, _row FROM _jsonl_ok) "
-        "GROUP BY k ORDER BY min(_row)").fetchall()]
-    values = [f"json_extract_string(line, $k{i}) AS {quote(k)}" for i, k in enumerate(keys)]
-    params = {f"k{i}": _json_path(k) for i, k in enumerate(keys)}
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {quote(loose)} AS SELECT "
-                f"{', '.join(values + [''])}_row, CAST(NULL AS VARCHAR) AS _error "
-                "FROM _jsonl_ok ORDER BY _row", params)
-    con.execute(f"INSERT INTO {quote(loose)} (_row, _error) SELECT _row, "
-                "'not a JSON object | line text: ' || left(line, 2000) FROM _jsonl "
-                f"WHERE NOT ({usable}) ORDER BY _row")
-    con.execute("DROP TABLE _jsonl")
-    con.execute("DROP TABLE _jsonl_ok")
+    try:
+        first = {k: int(row) for k, row in con.execute(
+            "SELECT k, min(_row) FROM (SELECT unnest(json_keys(line)) AS k, _row FROM _jsonl_ok) "
+            "GROUP BY k ORDER BY min(_row)").fetchall()}
+        keys = list(first)
+        _refuse_reserved([k for k in keys if k.startswith("_")], "field", first)
+        values = [f"json_extract_string(line, $k{i}) AS {quote(k)}" for i, k in enumerate(keys)]
+        params = {f"k{i}": _json_path(k) for i, k in enumerate(keys)}
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {quote(loose)} AS SELECT "
+                    f"{', '.join(values + [''])}_row, CAST(NULL AS VARCHAR) AS _error "
+                    "FROM _jsonl_ok ORDER BY _row", params)
+        con.execute(f"INSERT INTO {quote(loose)} (_row, _error) SELECT _row, "
+                    "'not a JSON object | line text: ' || left(line, 2000) FROM _jsonl "
+                    f"WHERE NOT ({usable}) ORDER BY _row")
+    finally:
+        con.execute("DROP TABLE IF EXISTS _jsonl")
+        con.execute("DROP TABLE IF EXISTS _jsonl_ok")
 
 
 def _json_path(key: str) -> str:
@@ -524,12 +538,16 @@ def _json_path(key: str) -> str:
 
 
 def _read_json_array(con: duckdb.DuckDBPyConnection, path: Path, loose: str) -> None:
-    """A JSON array export: DuckDB's reader; `_row` is the record's position (1-based)."""
+    """A JSON array export: DuckDB's reader; `_row` is the record's position (1-based). A
+    top-level key starting with '_' refuses the file, as for JSON lines (no line to name)."""
     con.execute("CREATE OR REPLACE TEMP TABLE _jarr AS SELECT * FROM read_json($path, "
                 "format = 'array', records = true, maximum_object_size = 1000000000)",
                 {"path": str(path)})
-    _as_text(con, "_jarr", loose, "rowid + 1", "%Y-%m-%d %H:%M:%S", "UTC")
-    con.execute("DROP TABLE _jarr")
+    try:
+        _refuse_reserved(_reserved(con, "_jarr"), "field")
+        _as_text(con, "_jarr", loose, "rowid + 1", "%Y-%m-%d %H:%M:%S", "UTC")
+    finally:
+        con.execute("DROP TABLE IF EXISTS _jarr")
 
 
 # -------------------------------------------------------------------------------- Parquet
@@ -537,6 +555,11 @@ def _read_json_array(con: duckdb.DuckDBPyConnection, path: Path, loose: str) -> 
 
 def _read_parquet(con: duckdb.DuckDBPyConnection, path: Path, loose: str, fmt: str,
                   tz: str) -> None:
+    """read_parquet with each row's position in the file as `_row`. The schema alone (the
+    file's footer, no row read) is checked first for columns staging would drop."""
+    _refuse_reserved([r[0] for r in con.execute(
+        "DESCRIBE SELECT * FROM read_parquet($path)", {"path": str(path)}).fetchall()
+        if r[0].startswith("_")])
     con.execute("CREATE OR REPLACE TEMP TABLE _pq AS SELECT * FROM read_parquet($path, "
                 "file_row_number = true)", {"path": str(path)})
     _as_text(con, "_pq", loose, "file_row_number + 1", fmt, tz, drop=("file_row_number",))
@@ -599,7 +622,8 @@ def _header_names(cells: Sequence[object]) -> list[str]:
 
 def _read_excel(con: duckdb.DuckDBPyConnection, path: Path, loose: str, options: FileFormat,
                 fmt: str) -> None:
-    """openpyxl in read-only mode streams the sheet; rows go to DuckDB in batches."""
+    """openpyxl in read-only mode streams the sheet; rows go to DuckDB in batches. A header
+    cell naming a column that starts with '_' refuses the file before any row is read."""
     import openpyxl
 
     book = openpyxl.load_workbook(path, read_only=True, data_only=True)
@@ -614,6 +638,7 @@ def _read_excel(con: duckdb.DuckDBPyConnection, path: Path, loose: str, options:
         first = next(rows, None) or ()
         names = _header_names(first) if options.header else [
             f"column{i}" for i in range(len(first))]
+        _refuse_reserved([n for n in names if n.startswith("_")])
         line = options.skip_lines + 1
         if not options.header:
             rows = iter([first, *rows])
