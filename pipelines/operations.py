@@ -72,10 +72,18 @@ class FailuresConfig(_Strict):
         return path if path.is_absolute() else data_dir() / path
 
 
+class DataDocsConfig(_Strict):
+    """Great Expectations Data Docs of the source contracts (quality/contracts.py)."""
+
+    enabled: bool = True
+    keep_per_suite: int = Field(default=30, ge=1, le=1000)
+
+
 class Operations(_Strict):
     nightly: NightlyConfig = NightlyConfig()
     backfill: BackfillConfig = BackfillConfig()
     failures: FailuresConfig = FailuresConfig()
+    data_docs: DataDocsConfig = DataDocsConfig()
 
 
 class OperationsFile(_Strict):

@@ -9,13 +9,13 @@ tickets. These checks compare the partitions a run just wrote with the history b
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import math
-import os
 from typing import Any
 
 import duckdb
 import pandas as pd
+
+from quality.contracts import GxRun, docs_settings, publish_quietly
 
 HISTORY_DAYS = 56
 MIN_HISTORY_ROWS = 200
@@ -27,24 +27,15 @@ MAX_DAY_FACTOR = 4.0  # ... and so is a day with this many times a usual day's r
 MAX_PRIORITY_SHIFT = 0.10  # absolute change in a priority's share of tickets
 
 
-def _validate(frame: pd.DataFrame, name: str, expectations: list[Any]) -> Any:
-    """Validate a small frame with an ephemeral GX context (quiet, no analytics)."""
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-    import great_expectations as gx
-
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = {"globally": False}
-    suite = gx.ExpectationSuite(name=name)
-    for expectation in expectations:
-        suite.add_expectation(expectation)
-    batch = (
-        context.data_sources.add_pandas("clean")
-        .add_dataframe_asset(name)
-        .add_batch_definition_whole_dataframe("range")
-        .get_batch(batch_parameters={"dataframe": frame})
-    )
-    return batch.validate(suite)
+def _validate(frame: pd.DataFrame, name: str, expectations: list[Any], start: dt.date,
+              end: dt.date) -> Any:
+    """Validate a small frame of days and numbers (no text) with GX and, when Data Docs are
+    on, add the result to them at once: each check runs once per run, so this renders one
+    page and the index per check and run."""
+    run = GxRun(docs_settings(), f"{start}..{end - dt.timedelta(days=1)}")
+    result = run.validate(frame, name, expectations, name)
+    publish_quietly(run)
+    return result
 
 
 def _history(start: dt.date) -> tuple[dt.date, dt.date]:
@@ -114,7 +105,8 @@ def hour_profile(
     import great_expectations as gx
 
     result = _validate(judged[["day", "excess"]], f"{table}_{column}_hour_profile", [
-        gx.expectations.ExpectColumnMaxToBeBetween(column="excess", max_value=0.0)])
+        gx.expectations.ExpectColumnMaxToBeBetween(column="excess", max_value=0.0)],
+        start, end)
     passed = bool(result.success) and abs(observed) <= range_allowed
     metadata = {
         "history_typical_hour_utc": round(centre, 2),
@@ -148,7 +140,7 @@ def daily_volume(
     low, high = usual * MIN_DAY_SHARE, usual * MAX_DAY_FACTOR
     result = _validate(current, f"{table}_daily_volume", [
         gx.expectations.ExpectColumnValuesToBeBetween(column="n", min_value=low,
-                                                      max_value=high)])
+                                                      max_value=high)], start, end)
     odd = current[(current["n"] < low) | (current["n"] > high)].sort_values("day")
     return bool(result.success), {
         "usual_rows_per_day": usual,

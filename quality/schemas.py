@@ -51,6 +51,7 @@ LINEAGE = {
 }
 
 NON_NEGATIVE = [pa.Check.ge(0)]
+INCIDENT_STATES = ["new", "in_progress", "on_hold", "resolved", "closed"]
 
 
 def _not_before(later: str, earlier: str) -> pa.Check:
@@ -73,7 +74,7 @@ INCIDENTS = pa.DataFrameSchema(
         "priority": col("SMALLINT", "Canonical priority 1 (critical) to 5 (planning).",
                         nullable=False, checks=[pa.Check.isin([1, 2, 3, 4, 5])]),
         "state": col("VARCHAR", "Canonical state.", nullable=False, checks=[
-            pa.Check.isin(["new", "in_progress", "on_hold", "resolved", "closed"])]),
+            pa.Check.isin(INCIDENT_STATES)]),
         "contact_type": col("VARCHAR", "Channel the incident was reported through."),
         "opened_at": col("TIMESTAMP", "Opened (UTC).", nullable=False),
         "acknowledged_at": col("TIMESTAMP", "First acknowledged by support (UTC)."),
@@ -231,6 +232,72 @@ KPI_DAILY = pa.DataFrameSchema(
     name="clean.kpi_daily",
     description="Daily KPI facts: exact roll-ups are sum(numerator) / sum(denominator).",
 )
+
+INCIDENT_HISTORY = pa.DataFrameSchema(
+    {
+        "incident_id": col("VARCHAR", "Ticket number at the source.", nullable=False),
+        "state": col("VARCHAR", "Canonical state during the interval; null when the log never "
+                     "names the ticket's state.", checks=[pa.Check.isin(INCIDENT_STATES)]),
+        "assignment_group": col("VARCHAR", "Group holding the ticket during the interval; null "
+                                "while unassigned or unknown."),
+        "priority": col("SMALLINT", "Canonical priority during the interval; null when the log "
+                        "never names it.", checks=[pa.Check.isin([1, 2, 3, 4, 5])]),
+        "valid_from": col("TIMESTAMP", "Start of the interval (UTC): the moment of the change "
+                          "that opened it.", nullable=False),
+        "valid_to": col("TIMESTAMP", "End of the interval (UTC), the next change; null for the "
+                        "ticket's current interval."),
+        **LINEAGE,
+    },
+    checks=[_not_before("valid_to", "valid_from")],
+    unique=["incident_id", "valid_from"],
+    name="clean.incident_history",
+    description="One row per incident and interval in which its state, group and priority did "
+    "not change, folded from the sources' audit logs (raw history).",
+)
+
+INCIDENT_LIFECYCLE = pa.DataFrameSchema(
+    {
+        "incident_id": col("VARCHAR", "Ticket number at the source.", nullable=False,
+                           unique=True),
+        "first_event_at": col("TIMESTAMP", "Earliest change in the log (UTC): the creation "
+                              "when the log has it.", nullable=False),
+        "current_state": col("VARCHAR", "State of the current interval."),
+        "current_group": col("VARCHAR", "Group of the current interval."),
+        "first_resolved_at": col("TIMESTAMP", "First move to resolved or closed (UTC); kept "
+                                 "when the ticket is reopened later."),
+        "final_resolved_at": col("TIMESTAMP", "Start of the resolution that still stands (UTC); "
+                                 "null while the ticket is open."),
+        "reopen_count": col("BIGINT", "Moves from resolved or closed back to an open state.",
+                            nullable=False, checks=NON_NEGATIVE),
+        "reassignment_count": col("BIGINT", "Moves from one group to another (the first "
+                                  "assignment not counted).", nullable=False,
+                                  checks=NON_NEGATIVE),
+        "group_returns": col("BIGINT", "Moves to a group the ticket had held before.",
+                             nullable=False, checks=NON_NEGATIVE),
+        "ping_pong": col("BOOLEAN", "The ticket returned to a group it already had.",
+                         nullable=False),
+        "minutes_new": col("DOUBLE", "Minutes in state new (finished intervals).",
+                           nullable=False, checks=NON_NEGATIVE),
+        "minutes_in_progress": col("DOUBLE", "Minutes in state in_progress (finished "
+                                   "intervals).", nullable=False, checks=NON_NEGATIVE),
+        "minutes_on_hold": col("DOUBLE", "Minutes on hold (finished intervals).",
+                               nullable=False, checks=NON_NEGATIVE),
+        "minutes_resolved": col("DOUBLE", "Minutes resolved before a reopen or the close "
+                                "(finished intervals).", nullable=False, checks=NON_NEGATIVE),
+    },
+    checks=[_not_before("final_resolved_at", "first_resolved_at")],
+    name="clean.incident_lifecycle",
+    description="A view: one row per incident of clean.incident_history with what its "
+    "intervals say (resolutions, reopens, reassignments, ping-pong, time in each state).",
+)
+
+HISTORY_TABLES: dict[str, pa.DataFrameSchema] = {
+    "incident_history": INCIDENT_HISTORY,
+    "incident_lifecycle": INCIDENT_LIFECYCLE,
+}
+"""Tables folded from the audit logs (assets/step4_process/incident_history.py). They are not
+in CLEAN_TABLES, so KPI expressions cannot read them yet: KPI coverage
+(assets/kpi_coverage.py) traces every KPI table back to an entity spec, which they lack."""
 
 QUARANTINE = pa.DataFrameSchema(
     {

@@ -287,7 +287,8 @@ class KpiCatalogue(_Strict):
 Entity = Literal["incidents", "changes", "problems", "outages", "surveys", "slas", "history"]
 ENTITY_NAMES: tuple[str, ...] = ("incidents", "changes", "problems", "outages", "surveys")
 RAW_ONLY_ENTITIES: tuple[str, ...] = ("slas", "history")
-"""Entities landed in raw (ServiceNow task_sla, audit/history logs) without a clean table yet."""
+"""Entities without a canonical clean table of their own: task SLAs land in raw only, and the
+audit log (`history`) is folded by step 4 into clean.incident_history, not cleaned row for row."""
 SourceKind = Literal["synthetic", "files", "sql", "servicenow", "prometheus"]
 EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 
@@ -370,6 +371,9 @@ class PrometheusConfig(_Strict):
 
 
 _KIND_SECTIONS = ("files", "sql", "servicenow", "prometheus")
+FRESHNESS_HOURS = 48.0
+"""Default `freshness_hours`: one daily delivery may be missed or late before a warning."""
+Hours = Annotated[float, Field(gt=0, le=24 * 366)]
 
 
 def _with_preset(data: dict[str, Any]) -> dict[str, Any]:
@@ -426,11 +430,29 @@ class SourceConfig(_Strict):
     sql: SqlConfig | None = None
     servicenow: ServiceNowConfig | None = None
     prometheus: PrometheusConfig | None = None
+    # The check `source_freshness` warns when the source has delivered nothing for longer than
+    # this (assets/step3_gather/freshness.py); null: not checked. A daily export plus a day of
+    # slack by default. Prometheus delivers outages only when something is down, so silence
+    # there is good news: its default is null and a value is refused.
+    freshness_hours: Hours | None = FRESHNESS_HOURS
+    freshness_hours_by_entity: dict[Entity, Hours | None] = {}
 
     @model_validator(mode="before")
     @classmethod
     def _apply_preset(cls, data: Any) -> Any:
         return _with_preset(data) if isinstance(data, dict) else data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_freshness_for_prometheus(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("kind") != "prometheus":
+            return data
+        if data.get("freshness_hours") is not None or any(
+                v is not None for v in (data.get("freshness_hours_by_entity") or {}).values()):
+            raise ValueError("a prometheus source delivers outage rows only while something is "
+                             "down, so its silence is no sign of a broken delivery: leave "
+                             "freshness_hours out (or null)")
+        return {**data, "freshness_hours": None}
 
     @field_validator("timezone")
     @classmethod
@@ -456,8 +478,12 @@ class SourceConfig(_Strict):
                                  f"{self.kind!r}")
         if len(set(self.entities)) != len(self.entities):
             raise ValueError(f"entities are listed twice: {self.entities}")
-        if self.kind == "synthetic":
-            extra = sorted(set(self.entities) - set(ENTITY_NAMES))
+        stray = sorted(set(self.freshness_hours_by_entity) - set(self.entities))
+        if stray:
+            raise ValueError(f"freshness_hours_by_entity names {stray}, which the source does "
+                             f"not deliver (entities: {self.entities})")
+        if self.kind == "synthetic":  # it also writes its incidents' audit log (history)
+            extra = sorted(set(self.entities) - {*ENTITY_NAMES, "history"})
             if extra:
                 raise ValueError(f"the synthetic source does not generate {extra}")
         if self.kind == "prometheus" and self.entities != ["outages"]:
@@ -479,6 +505,13 @@ class SourceConfig(_Strict):
 
     def column(self, entity: str, field: str, default: str) -> str:
         return self.columns.get(entity, {}).get(field, default)  # type: ignore[call-overload]
+
+    def freshness(self, entity: str) -> float | None:
+        """Hours `entity` may go without a delivery before `source_freshness` warns; None:
+        not checked."""
+        if entity in self.freshness_hours_by_entity:
+            return self.freshness_hours_by_entity[entity]  # type: ignore[index]
+        return self.freshness_hours
 
 
 class SourcesConfig(_Strict):

@@ -15,7 +15,7 @@ from pydantic import Field
 
 from resources.config_models import SourceConfig
 from resources.settings import sources
-from resources.synthetic_data import ENTITIES, SyntheticParams, generate_day
+from resources.synthetic_data import ALL_ENTITIES, ENTITIES, SyntheticParams, generate_day
 
 
 class SyntheticSource(dg.ConfigurableResource):
@@ -30,6 +30,9 @@ class SyntheticSource(dg.ConfigurableResource):
     seed: int | None = Field(default=None, description="Random seed; empty: sources.yaml.")
     incidents_per_day: float | None = Field(default=None, description="Weekday incident volume.")
     dirty_share: float | None = Field(default=None, description="Share of dirty rows, 0..1.")
+    duration_mismatch_share: float | None = Field(
+        default=None, description="Share of resolved incidents whose business_duration is "
+        "made to disagree with the calendar, 0..1 (the check source_durations finds them).")
 
     def config(self) -> SourceConfig:
         for source in sources().sources:
@@ -51,6 +54,9 @@ class SyntheticSource(dg.ConfigurableResource):
             as_of=as_of.replace(tzinfo=None),
             dirty_share=float(self.dirty_share if self.dirty_share is not None
                               else options.get("dirty_share", 0.01)),
+            duration_mismatch_share=float(
+                self.duration_mismatch_share if self.duration_mismatch_share is not None
+                else options.get("duration_mismatch_share", 0.01)),
         )
 
     def describe(self) -> str:
@@ -62,12 +68,14 @@ class SyntheticSource(dg.ConfigurableResource):
     def days(
         self, start: dt.date, end: dt.date
     ) -> Iterator[tuple[dt.date, dict[str, pd.DataFrame]]]:
-        """Each day in [start, end) with its frames, one per entity."""
+        """Each day in [start, end) with its frames, one per entity the source delivers
+        (the audit log `history` is generated only when config/sources.yaml lists it)."""
         params = self.params()
+        entities = self.config().entities
         day = start
         while day < end:
-            yield day, generate_day(params, day)
+            yield day, generate_day(params, day, entities)
             day += dt.timedelta(days=1)
 
 
-__all__ = ["ENTITIES", "SyntheticSource"]
+__all__ = ["ALL_ENTITIES", "ENTITIES", "SyntheticSource"]

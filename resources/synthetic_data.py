@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from resources.business_calendar import BusinessCalendar, business_calendar
 from resources.synthetic_events import (
     CHANGE_DEFECTS,
     CHANGE_LEAD,
@@ -35,10 +36,12 @@ from resources.synthetic_events import (
     inject_defects,
     to_seconds,
 )
+from resources.synthetic_history import HISTORY_COLUMNS, incident_history, source_durations
 
 __all__ = [  # the catalogue and event types are defined in synthetic_events, re-exported here
-    "COLUMNS", "ENTITIES", "SERVICES", "Scenario", "ScenarioEvent", "ServiceSpec",
-    "SyntheticParams", "dirty_rows", "generate_day", "generate_range", "scenario",
+    "ALL_ENTITIES", "COLUMNS", "ENTITIES", "SERVICES", "Scenario", "ScenarioEvent",
+    "ServiceSpec", "SyntheticParams", "dirty_rows", "duration_mismatches", "generate_day",
+    "generate_range", "scenario",
 ]
 
 
@@ -55,15 +58,23 @@ class SyntheticParams:
     # `factor` times as long (0.4 an improvement, 2.5 a degradation), tickets already open
     # included; steps on one service multiply. Lets a test stage a change and its remedy.
     resolution_changes: tuple[tuple[str, dt.date, float], ...] = ()
+    # The working hours business_duration is computed with; None: config/calendar.yaml.
+    calendar: BusinessCalendar | None = None
+    # Share of resolved incidents whose business_duration is made to disagree (whole hours).
+    duration_mismatch_share: float = 0.01
 
 
 ENTITIES: tuple[str, ...] = ("incidents", "changes", "problems", "outages", "surveys")
+HISTORY = "history"
+ALL_ENTITIES: tuple[str, ...] = (*ENTITIES, HISTORY)
+"""The canonical entities plus the incidents' audit log (resources/synthetic_history.py)."""
 COLUMNS: dict[str, tuple[str, ...]] = {
     "incidents": (
         "number", "opened_at", "sys_updated_on", "acknowledged_at", "resolved_at", "closed_at",
         "priority", "state", "business_service", "cmdb_ci", "assignment_group", "category",
         "short_description", "caller_id", "assigned_to", "contact_type", "reassignment_count",
-        "reopen_count", "hold_duration", "problem_id", "caused_by"),
+        "reopen_count", "hold_duration", "problem_id", "caused_by", "business_duration",
+        "calendar_duration"),
     "changes": (
         "number", "type", "state", "close_code", "business_service", "cmdb_ci", "assignment_group",
         "short_description", "sys_created_on", "start_date", "end_date", "sys_updated_on"),
@@ -75,6 +86,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "surveys": (
         "response_id", "incident", "business_service", "sent_at", "responded_at", "score",
         "comment"),
+    HISTORY: HISTORY_COLUMNS,
 }
 
 
@@ -132,7 +144,8 @@ _SCORE_P = np.array([0.04, 0.05, 0.09, 0.35, 0.47])  # mean ~4.2
 _COMMENTS = _table([["Slow to resolve", "Had to chase twice"], ["Issue came back", "Slow"],
                     ["OK", "Took a while"], ["Fixed, thanks", "Good"],
                     ["Quick and friendly", "Great support"]])  # two per score
-_INCIDENTS, _CHANGES, _PROBLEMS, _OUTAGES, _SURVEYS, _DEFECTS = range(6)  # random streams
+# Random streams; later ones are appended so that the earlier entities' rows never change.
+_INCIDENTS, _CHANGES, _PROBLEMS, _OUTAGES, _SURVEYS, _DEFECTS, _HISTORY, _DURATIONS = range(8)
 _PROBLEM_LOOKBACK_DAYS = 30
 
 
@@ -321,6 +334,12 @@ def _incidents(params: SyntheticParams, day: dt.date, scen: Scenario,
     hold_text = _DIGITS[np.zeros(n, dtype=np.int64)]
     hold_text[shown_hold > 0] = shown_hold[shown_hold > 0].astype(str)
     symptom = rng.integers(0, len(_SYMPTOMS), n)
+    # Drawn in the order the export columns always drew them, so the rows stay the same.
+    group = _pick(rng, svc, _GROUP_OFF, _GROUP_N)
+    caller = _CALLERS[rng.integers(0, len(_CALLERS), n)]
+    assignee = np.where(acked, _AGENTS[rng.integers(0, len(_AGENTS), n)], "")
+    contact = _CONTACT[rng.choice(4, n, p=[0.3, 0.3, 0.35, 0.05])]
+    moves = rng.choice(6, n, p=[0.62, 0.22, 0.09, 0.04, 0.02, 0.01])
     return {
         "number": format_keys(f"INC{day:%Y%m%d}", n, 5), "opened_at": format_ts(opened),
         "sys_updated_on": format_ts(_latest([opened, ack, resolved, closed], as_of)),
@@ -329,15 +348,15 @@ def _incidents(params: SyntheticParams, day: dt.date, scen: Scenario,
         "state": _INCIDENT_STATES[np.select([shut, done, acked & (hold > 0), acked],
                                             [0, 1, 2, 3], 4)],
         "business_service": _NAMES[svc], "cmdb_ci": _CI[ci],
-        "assignment_group": _GROUP[_pick(rng, svc, _GROUP_OFF, _GROUP_N)],
-        "category": _CATEGORY[rows["category"]],
+        "assignment_group": _GROUP[group], "category": _CATEGORY[rows["category"]],
         "short_description": _INCIDENT_TEXT[rows["category"], symptom, ci],
-        "caller_id": _CALLERS[rng.integers(0, len(_CALLERS), n)],
-        "assigned_to": np.where(acked, _AGENTS[rng.integers(0, len(_AGENTS), n)], ""),
-        "contact_type": _CONTACT[rng.choice(4, n, p=[0.3, 0.3, 0.35, 0.05])],
-        "reassignment_count": _DIGITS[rng.choice(6, n, p=[0.62, 0.22, 0.09, 0.04, 0.02, 0.01])],
+        "caller_id": caller, "assigned_to": assignee, "contact_type": contact,
+        "reassignment_count": _DIGITS[moves],
         "reopen_count": _DIGITS[reopens], "hold_duration": hold_text,
         "problem_id": problem_id, "caused_by": caused_by, "_resolved": resolved, "_event": event,
+        # The lifecycle behind the row, for the audit log and the durations (no draws here).
+        "_svc": svc, "_prio": prio, "_group": group, "_moves": moves, "_opened": opened,
+        "_ack": ack, "_hold": hold, "_rework": rework, "_closed": closed, "_reopens": reopens,
     }
 
 
@@ -432,16 +451,29 @@ def _surveys(params: SyntheticParams, day: dt.date, incidents: dict[str, np.ndar
     }
 
 
-def _generate(params: SyntheticParams, day: dt.date
-              ) -> tuple[dict[str, pd.DataFrame], list[tuple[str, str, str]]]:
-    """One day's frames and its (entity, key, defect) ground truth."""
+def _generate(params: SyntheticParams, day: dt.date, history: bool = False
+              ) -> tuple[dict[str, pd.DataFrame], list[tuple[str, str, str]], list[str]]:
+    """One day's frames (the audit log only when `history`), its (entity, key, defect) ground
+    truth and the incidents whose business_duration was made to disagree."""
+    wanted = ALL_ENTITIES if history else ENTITIES
     if day > params.as_of.date():
-        return {e: pd.DataFrame(columns=list(COLUMNS[e]), dtype=object) for e in ENTITIES}, []
+        return ({e: pd.DataFrame(columns=list(COLUMNS[e]), dtype=object) for e in wanted},
+                [], [])
     scen = scenario(params)
     changes = _changes(params, day, scen.get("failed_change_burst"))
     incidents = _incidents(params, day, scen, changes)
+    as_of = to_seconds(params.as_of)
+    # The audit log and durations see the incidents before defects change their columns.
     frames = {"problems": _frame("problems", _problems(params, day)),
               "outages": _frame("outages", _outages(params, day, scen.get("outage_burst")))}
+    if history:  # about seven audit rows per incident: only made when asked for
+        frames[HISTORY] = _frame(HISTORY, incident_history(
+            _rng(params, day, _HISTORY), incidents, as_of, day))
+    durations, wrong = source_durations(_rng(params, day, _DURATIONS), incidents, as_of,
+                                        params.calendar or business_calendar(),
+                                        params.duration_mismatch_share)
+    incidents |= durations
+    mismatches = [str(number) for number in incidents["number"][wrong]]
     rng = _rng(params, day, _DEFECTS)
     per_day = params.incidents_per_day * sum(_WEEKDAY) / len(_WEEKDAY)
     defects: list[tuple[str, str, str]] = []
@@ -455,12 +487,15 @@ def _generate(params: SyntheticParams, day: dt.date
         strings, manifest = inject_defects(strings, rows, kinds, spec, rng, params.as_of, day)
         frames[entity] = _frame(entity, strings)
         defects += [(entity, key, kind) for key, kind in manifest]
-    return {e: frames[e] for e in ENTITIES}, defects
+    return {e: frames[e] for e in wanted}, defects, mismatches
 
 
-def generate_day(params: SyntheticParams, day: dt.date) -> dict[str, pd.DataFrame]:
-    """All entities created on `day`, one string-only DataFrame per entity in ENTITIES."""
-    return _generate(params, day)[0]
+def generate_day(params: SyntheticParams, day: dt.date, entities: Collection[str] = ENTITIES
+                 ) -> dict[str, pd.DataFrame]:
+    """All entities created on `day`, one string-only DataFrame per entity in ENTITIES, plus
+    the audit log of the day's incidents (on their day, as their rows are) when `entities`
+    names HISTORY."""
+    return _generate(params, day, HISTORY in entities)[0]
 
 
 def _days(start: dt.date, end_inclusive: dt.date) -> Iterator[dt.date]:
@@ -468,11 +503,12 @@ def _days(start: dt.date, end_inclusive: dt.date) -> Iterator[dt.date]:
         yield start + dt.timedelta(days=offset)
 
 
-def generate_range(params: SyntheticParams, start: dt.date, end_inclusive: dt.date
+def generate_range(params: SyntheticParams, start: dt.date, end_inclusive: dt.date,
+                   entities: Collection[str] = ENTITIES
                    ) -> Iterator[tuple[dt.date, dict[str, pd.DataFrame]]]:
     """Days in order, lazily: each day is exactly what generate_day returns for it."""
     for day in _days(start, end_inclusive):
-        yield day, generate_day(params, day)
+        yield day, generate_day(params, day, entities)
 
 
 def dirty_rows(params: SyntheticParams, start: dt.date, end_inclusive: dt.date) -> pd.DataFrame:
@@ -483,3 +519,12 @@ def dirty_rows(params: SyntheticParams, start: dt.date, end_inclusive: dt.date) 
     records = [(entity, key, day.isoformat(), defect) for day in _days(start, end_inclusive)
                for entity, key, defect in _generate(params, day)[1]]
     return pd.DataFrame(records, columns=["entity", "key", "day", "defect"], dtype=object)
+
+
+def duration_mismatches(params: SyntheticParams, start: dt.date, end_inclusive: dt.date
+                        ) -> pd.DataFrame:
+    """Ground truth of the deliberate disagreements: incidents (key, day) whose emitted
+    business_duration is off by whole hours from the calendar's working time."""
+    records = [(key, day.isoformat()) for day in _days(start, end_inclusive)
+               for key in _generate(params, day)[2]]
+    return pd.DataFrame(records, columns=["key", "day"], dtype=object)

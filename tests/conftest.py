@@ -44,6 +44,18 @@ def pipeline_resources(folder: Path, **synthetic: object) -> dict[str, object]:
     }
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _session_data_dir(tmp_path_factory: pytest.TempPathFactory):
+    """Session- and module-scoped fixtures run before the per-test isolation below: they get a
+    data folder of the session's own (pseudonym salt, GX stores, Data Docs), never data/."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("SEVENSTEP_DATA_DIR", str(tmp_path_factory.mktemp("session-data")))
+    patch.delenv("SEVENSTEP_WAREHOUSE", raising=False)
+    patch.delenv("SEVENSTEP_REPORT_DIR", raising=False)
+    yield
+    patch.undo()
+
+
 @pytest.fixture(autouse=True)
 def _isolated_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch) -> None:
     """Nothing a test does may touch the developer's data/ folder."""

@@ -41,7 +41,9 @@ def test_every_step_and_check_succeeds(pipeline_run) -> None:
     assert len(evaluations) >= 15
     failed = [(ev.asset_key.to_user_string(), ev.check_name) for ev in evaluations
               if not ev.passed and ev.check_name != "targets_serve_objectives"]
-    assert failed == []
+    # the one warning the synthetic source provokes on purpose: about 1% of its incidents
+    # carry a ServiceNow business_duration that disagrees with the computed one
+    assert failed == [("clean/incidents", "source_durations")]
 
 
 def test_raw_rows_reconcile_with_clean_and_quarantine_every_day(pipeline_run) -> None:

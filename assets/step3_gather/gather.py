@@ -17,7 +17,7 @@ import duckdb
 
 from assets.common import DAILY, SINGLE_RUN, WAREHOUSE_POOL, day_range
 from assets.step3_gather.entities import numeric_columns, partition_columns, raw_key
-from assets.step3_gather.specs import gather_specs, results
+from assets.step3_gather.specs import gather_specs, gx_run, publish, results
 from resources.config_models import SourceConfig
 from resources.sources import files, prometheus, servicenow, sql
 from resources.sources.landing import (
@@ -140,6 +140,7 @@ def build_source_gather(source: SourceConfig) -> dg.AssetsDefinition:
             except BaseException:
                 con.rollback()
                 raise
+            run = gx_run(context, start, end)
             for entity in wanted:
                 done = landed[entity]
                 context.log.info(f"{source.name}/{entity}: {done.rows:,} rows landed on "
@@ -148,6 +149,8 @@ def build_source_gather(source: SourceConfig) -> dg.AssetsDefinition:
                 yield from results(con, source, entity, start, end, {
                     "rows_loaded": done.rows, "rows_unparseable": done.rejected,
                     "days_with_rows": done.days, "days": (end - start).days,
-                    **staged[entity].metadata, **finished[entity]})
+                    **staged[entity].metadata, **finished[entity]},
+                    run, now, context.selected_asset_check_keys)
+        publish(run, context.log)
 
     return _gather

@@ -15,7 +15,7 @@ import pandas as pd
 
 from assets.common import DAILY, SINGLE_RUN, WAREHOUSE_POOL, day_range
 from assets.step3_gather.entities import raw_key
-from assets.step3_gather.specs import gather_specs, results
+from assets.step3_gather.specs import gather_specs, gx_run, publish, results
 from resources.config_models import SourceConfig
 from resources.sources.landing import ensure_raw_table, quote
 from resources.synthetic import SyntheticSource
@@ -84,9 +84,12 @@ def build_synthetic_gather(source: SourceConfig) -> dg.AssetsDefinition:
                     context.log.info(f"{source.name}: gathered {done}/{total_days} days, "
                                      f"{sum(written.values()):,} rows ({rate:,.0f} rows/s)")
             con.commit()
+            run = gx_run(context, start, end)
             for entity in wanted:
                 yield from results(con, source, entity, start, end, {
                     "rows_loaded": written[entity], "days": total_days,
-                    "source": lineage["query"]})
+                    "source": lineage["query"]}, run, lineage["loaded_at"],
+                    context.selected_asset_check_keys)
+        publish(run, context.log)
 
     return _gather

@@ -17,6 +17,8 @@ from assets.step4_process.cleaning import (
     refresh_quarantine_view,
 )
 from assets.step4_process.entities import ENTITY_SPECS, EntitySpec
+from assets.step4_process.source_durations import CHECK as SOURCE_DURATIONS
+from assets.step4_process.source_durations import check as source_durations_check
 from quality import distributions
 from quality.schemas import CLEAN_TABLES, QUARANTINE, ddl
 from quality.validation import validate_partitions
@@ -64,6 +66,7 @@ def build_clean_asset(spec: EntitySpec) -> dg.AssetsDefinition:
     quarantine_key = dg.AssetKey(["clean", f"{entity}_quarantine"])
     raw_keys = [dg.AssetKey(["raw", s.raw_table(entity)]) for s in sources().providing(entity)]
     profile = _profile_checks(entity) if spec.profile else {}
+    durations = entity == "incidents"  # sources stamp durations on incidents only
 
     @dg.multi_asset(
         name=f"clean_{entity}",
@@ -96,6 +99,11 @@ def build_clean_asset(spec: EntitySpec) -> dg.AssetsDefinition:
             *(dg.AssetCheckSpec(name, asset=clean_key, blocking=severity is
                                 dg.AssetCheckSeverity.ERROR, description=text)
               for name, (_, severity, text) in profile.items()),
+            *([dg.AssetCheckSpec(SOURCE_DURATIONS, asset=clean_key, blocking=False,
+                                 description="Where the source stamps durations on resolved "
+                                 "incidents (ServiceNow business_duration, calendar_duration), "
+                                 "they agree with ours within a minute and 1% (warning only)."
+                                 )] if durations else []),
         ],
         partitions_def=DAILY,
         backfill_policy=SINGLE_RUN,
@@ -121,6 +129,10 @@ def build_clean_asset(spec: EntitySpec) -> dg.AssetsDefinition:
             too_many = quarantine_share(con, entity, start, end)
             profiled = {name: (check(con, start, end), severity)
                         for name, (check, severity, _) in profile.items()}
+            if durations:
+                profiled[SOURCE_DURATIONS] = (
+                    source_durations_check(con, configured, start, end),
+                    dg.AssetCheckSeverity.WARN)
         context.log.info(f"clean.{entity} {start}..{end}: {counts['clean']:,} clean, "
                          f"{counts['quarantined']:,} quarantined")
         yield dg.MaterializeResult(asset_key=clean_key, metadata={

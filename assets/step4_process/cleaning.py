@@ -37,6 +37,7 @@ REASONS: dict[str, str] = {
     "DUPLICATE_EXACT": "An identical copy of another row with the same key.",
     "DUPLICATE_SUPERSEDED": "An older version of a key whose newer version was kept.",
 }
+DUPLICATES = ("DUPLICATE_EXACT", "DUPLICATE_SUPERSEDED")
 
 
 def quote(name: str) -> str:
@@ -141,8 +142,9 @@ def _rules(
 
 def judged_sql(spec: EntitySpec, source: SourceConfig, present: set[str]) -> str:
     """Typed rows of one source and day range, each with its first failing rule (or NULL)."""
-    selects = ["r._source", "r._partition", "r._row", "r._loaded_at"]
-    selects += [f"r.{c}" for c in ("_error", "_file") if c in present]
+    selects = ["r._source", "r._partition", "r._row", "r._loaded_at",
+               f"{_raw_file(present)} AS _file"]
+    selects += ["r._error"] if "_error" in present else []
     joins = []
     for i, f in enumerate(spec.fields):
         raw = _raw(raw_column(source, spec, f), present)
@@ -164,9 +166,42 @@ SELECT *{derived}, {reason} AS reason_code, {detail} AS detail FROM typed"""
 
 
 def _content_hash(present: set[str]) -> str:
-    """A hash of a raw row's source columns (not its lineage), to tell exact copies apart."""
+    """A hash of a raw row's source columns by name (not its lineage), to tell exact copies
+    apart. JSON escapes every value, so two different rows never print alike."""
     columns = sorted(c for c in present if not c.startswith("_"))
-    return "md5(CAST(ROW(" + ", ".join(f"r.{quote(c)}" for c in columns) + ") AS VARCHAR))"
+    if not columns:
+        return "md5('{}')"
+    fields = ", ".join(f"{quote(c)} := r.{quote(c)}" for c in columns)
+    return f"md5(CAST(to_json(struct_pack({fields})) AS VARCHAR))"
+
+
+def _raw_file(present: set[str]) -> str:
+    """The file of raw row `r`, or NULL for a source that has no files."""
+    return "r._file" if "_file" in present else "CAST(NULL AS VARCHAR)"
+
+
+def _same_raw_row(a: str, b: str) -> str:
+    """`a` and `b` name one raw row of a source. `_row` is the physical line, numbered per
+    file, so two files with rows on the same day share line numbers: `_file` tells them apart
+    (NULL for a source without files, hence IS NOT DISTINCT FROM)."""
+    return (f"{a}._partition = {b}._partition AND {a}._row = {b}._row "
+            f"AND {a}._file IS NOT DISTINCT FROM {b}._file")
+
+
+def _kept_raw_row(spec: EntitySpec, source: SourceConfig, present: set[str],
+                  pointers: str) -> str:
+    """FROM clause: `p`, each clean row in `pointers` (src, k, part, row) of the source $src,
+    with `r`, the raw row it was cleaned from. A clean table keeps no `_file`, and several
+    files of one day can have a line of that number with that key; the one that was cleaned is
+    the one the quarantine does not hold (every raw row is in exactly one of the two)."""
+    key = _raw(raw_column(source, spec, spec.key), present)
+    sql = (f"{pointers} p JOIN raw.{quote(source.raw_table(spec.entity))} r "
+           f"ON r._partition = p.part AND r._row = p.row AND {key} = p.k WHERE p.src = $src")
+    if "_file" in present:
+        sql += (f" AND NOT EXISTS (SELECT 1 FROM clean.{spec.entity}_quarantine q "
+                "WHERE q._source = p.src AND q._partition = p.part AND q._row = p.row "
+                "AND q.source_key = p.k AND (q.raw_row ->> '_file') IS NOT DISTINCT FROM r._file)")
+    return sql
 
 
 def load_mappings(con: duckdb.DuckDBPyConnection, sources: list[SourceConfig]) -> None:
@@ -203,6 +238,7 @@ def clean_range(
     key = spec.key.name
     columns = ", ".join(CLEAN_TABLES[entity].columns)
     quarantine_cols = ", ".join(QUARANTINE.columns)
+    con.execute("CREATE OR REPLACE TEMP TABLE _moved (k VARCHAR)")
     for source in sources:
         present = _columns(con, source.raw_table(entity))
         if entity not in source.entities or not present:
@@ -214,45 +250,32 @@ def clean_range(
             params["salt"] = pseudonym_salt()
         con.execute(f"CREATE OR REPLACE TEMP TABLE _judged AS "
                     f"{judged_sql(spec, source, present)}", params)
-        _find_losers(con, spec, start, end)
+        _find_losers(con, spec)
         _settle_with_other_days(con, spec, sources, start, end)
         con.execute(f"""
 INSERT INTO clean.{entity} ({columns})
 SELECT {columns} FROM _judged j
 WHERE reason_code IS NULL
-  AND NOT EXISTS (SELECT 1 FROM _losers l WHERE l._partition = j._partition AND l._row = j._row)
+  AND NOT EXISTS (SELECT 1 FROM _losers l WHERE {_same_raw_row("l", "j")})
 """)
-        raw_table = f"raw.{quote(source.raw_table(entity))}"
-        # Only folded duplicates need a content hash (exact copy or new version?), and only
-        # rejected rows need their raw JSON: both are computed for those few rows.
-        con.execute(f"""
-CREATE OR REPLACE TEMP TABLE _hashes AS
-SELECT r._partition, r._row, {_content_hash(present)} AS hash
-FROM {raw_table} r SEMI JOIN (
-  SELECT _partition, _row FROM _losers WHERE NOT cross_day
-  UNION SELECT kept_partition, kept_row FROM _losers WHERE NOT cross_day) d
-USING (_partition, _row)""")
+        # A duplicate's reason names the version finally kept, known once every source and
+        # day is settled: _point_duplicates writes it; until then the detail names the key.
         con.execute(f"""
 INSERT INTO clean.{entity}_quarantine ({quarantine_cols})
 WITH rejected AS (
-  SELECT reason_code, detail, {key}__raw AS source_key, _partition, _row FROM _judged
+  SELECT reason_code, detail, {key}__raw AS source_key, _partition, _row, _file FROM _judged
   WHERE reason_code IS NOT NULL
   UNION ALL
-  SELECT CASE WHEN NOT l.cross_day AND own.hash = kept.hash THEN 'DUPLICATE_EXACT'
-              ELSE 'DUPLICATE_SUPERSEDED' END,
-         CASE WHEN NOT l.cross_day AND own.hash = kept.hash
-              THEN format('identical to row {{}} of {{}}, which was kept', l.kept_row,
-                          l.kept_partition)
-              ELSE format('older version of {key} {{}}; row {{}} of {{}} is newer and was kept',
-                          j.{key}, l.kept_row, l.kept_partition) END,
-         j.{key}__raw, j._partition, j._row
-  FROM _losers l
-  JOIN _judged j ON j._partition = l._partition AND j._row = l._row
-  LEFT JOIN _hashes own ON own._partition = l._partition AND own._row = l._row
-  LEFT JOIN _hashes kept ON kept._partition = l.kept_partition AND kept._row = l.kept_row)
+  SELECT 'DUPLICATE_SUPERSEDED', format('older version of {key} {{}}', k), k,
+         _partition, _row, _file
+  FROM _losers)
 SELECT '{entity}', q.reason_code, q.detail, q.source_key, CAST(to_json(r) AS VARCHAR),
        r._source, r._partition, r._row, r._loaded_at
-FROM rejected q JOIN {raw_table} r ON r._partition = q._partition AND r._row = q._row""")
+FROM rejected q JOIN raw.{quote(source.raw_table(entity))} r
+  ON r._partition = q._partition AND r._row = q._row
+ AND {_raw_file(present)} IS NOT DISTINCT FROM q._file
+WHERE r._partition >= $start AND r._partition < $end""", {"start": start, "end": end})
+    _point_duplicates(con, spec, sources, start, end)
     counts = {}
     for label, table in (("clean", entity), ("quarantined", f"{entity}_quarantine")):
         counts[label] = int(scalar(con, f"SELECT count(*) FROM clean.{table} "
@@ -260,23 +283,22 @@ FROM rejected q JOIN {raw_table} r ON r._partition = q._partition AND r._row = q
     return counts
 
 
-def _find_losers(
-    con: duckdb.DuckDBPyConnection, spec: EntitySpec, start: dt.date, end: dt.date
-) -> None:
-    """_losers: valid rows of the range whose key occurs again with a newer version (latest
-    update, then latest day, then latest line of the export wins). Only repeated keys are
-    ranked, so the cost follows the duplicates, not the range."""
+def _find_losers(con: duckdb.DuckDBPyConnection, spec: EntitySpec) -> None:
+    """_losers (_partition, _row, _file, k): valid rows of the range whose key occurs again
+    with a newer version (latest update, then latest day, then latest line of the export, then
+    the file named last). Only repeated keys are ranked, so the cost follows the duplicates,
+    not the range."""
     key = spec.key.name
     order = f"{spec.updated} DESC NULLS LAST, " if spec.updated else ""
     con.execute(f"""
 CREATE OR REPLACE TEMP TABLE _losers AS
-SELECT _partition, _row, kept_row, kept_partition, false AS cross_day FROM (
-  SELECT _partition, _row, row_number() OVER w AS rn,
-         first_value(_row) OVER w AS kept_row, first_value(_partition) OVER w AS kept_partition
+SELECT _partition, _row, _file, k FROM (
+  SELECT _partition, _row, _file, {key} AS k, row_number() OVER w AS rn
   FROM _judged SEMI JOIN (SELECT {key} FROM _judged WHERE reason_code IS NULL
                           GROUP BY 1 HAVING count(*) > 1) d USING ({key})
   WHERE reason_code IS NULL
-  WINDOW w AS (PARTITION BY {key} ORDER BY {order}_partition DESC, _row DESC))
+  WINDOW w AS (PARTITION BY {key}
+               ORDER BY {order}_partition DESC, _row DESC, _file DESC NULLS LAST))
 WHERE rn > 1""")
 
 
@@ -291,7 +313,9 @@ def _settle_with_other_days(
     Only its newest version may stay clean: here the candidates of [start, end) meet the clean
     rows of other days with the same key. A losing candidate joins _losers (so it goes to the
     quarantine); a losing older clean row moves to its own day's quarantine, so every day still
-    reconciles. Re-running either day, in any order, reaches the same state."""
+    reconciles. Re-running either day, in any order, reaches the same state. A moved row's key
+    goes to _moved: the duplicates of other days that named it get their reason again. A clean
+    row is found by day, line and key, since two files of a day can share a line number."""
     entity, key = spec.entity, spec.key.name
     # Versions are ordered by the source's update time where the clean table keeps it.
     kept = spec.updated and spec.updated in CLEAN_TABLES[entity].columns
@@ -300,40 +324,116 @@ def _settle_with_other_days(
     con.execute(f"""
 CREATE OR REPLACE TEMP TABLE _contest AS
 WITH cand AS (
-  SELECT {key} AS k, {new_updated} AS upd, _partition AS part, _row AS row, _source AS src
+  SELECT {key} AS k, {new_updated} AS upd, _partition AS part, _row AS row, _file AS file,
+         _source AS src
   FROM _judged j
   WHERE reason_code IS NULL AND NOT EXISTS (
-    SELECT 1 FROM _losers l WHERE l._partition = j._partition AND l._row = j._row)),
+    SELECT 1 FROM _losers l WHERE {_same_raw_row("l", "j")})),
 old AS (
   SELECT c.{key} AS k, {old_updated} AS upd, c._partition AS part, c._row AS row,
-         c._source AS src
+         CAST(NULL AS VARCHAR) AS file, c._source AS src
   FROM clean.{entity} c
   WHERE (c._partition < $start OR c._partition >= $end) AND c.{key} IN (SELECT k FROM cand))
-SELECT *, row_number() OVER w AS place,
-       first_value(part) OVER w AS win_part, first_value(row) OVER w AS win_row
+SELECT *, row_number() OVER w AS place
 FROM (SELECT *, true AS is_new FROM cand WHERE k IN (SELECT k FROM old)
       UNION ALL SELECT *, false FROM old)
 WINDOW w AS (PARTITION BY k ORDER BY upd DESC NULLS LAST, part DESC, row DESC)""",
                 {"start": start, "end": end})
-    con.execute("INSERT INTO _losers SELECT part, row, win_row, win_part, true FROM _contest "
+    con.execute("INSERT INTO _losers SELECT part, row, file, k FROM _contest "
                 "WHERE is_new AND place > 1")
-    losers = con.execute("SELECT DISTINCT src FROM _contest WHERE NOT is_new AND place > 1"
-                         ).fetchall()
+    moved = con.execute("SELECT DISTINCT src FROM _contest WHERE NOT is_new AND place > 1"
+                        ).fetchall()
     by_name = {s.name: s for s in sources}
-    for (name,) in losers:
-        raw_table = quote(by_name[name].raw_table(entity))
+    for (name,) in moved:
+        source = by_name[name]
+        present = _columns(con, source.raw_table(entity))
+        losing = "(SELECT * FROM _contest WHERE NOT is_new AND place > 1)"
         con.execute(f"""
 INSERT INTO clean.{entity}_quarantine ({', '.join(QUARANTINE.columns)})
-SELECT '{entity}', 'DUPLICATE_SUPERSEDED',
-       format('older version of {key} {{}}; row {{}} of {{}} is newer and was kept',
-              c.k, c.win_row, c.win_part),
-       c.k, CAST(to_json(r) AS VARCHAR), r._source, r._partition, r._row, r._loaded_at
-FROM _contest c JOIN raw.{raw_table} r ON r._partition = c.part AND r._row = c.row
-WHERE NOT c.is_new AND c.place > 1 AND c.src = $src""", {"src": name})
-        con.execute(f"""
+SELECT '{entity}', 'DUPLICATE_SUPERSEDED', format('older version of {key} {{}}', p.k), p.k,
+       CAST(to_json(r) AS VARCHAR), r._source, r._partition, r._row, r._loaded_at
+FROM {_kept_raw_row(spec, source, present, losing)}""", {"src": name})
+    con.execute("INSERT INTO _moved SELECT DISTINCT k FROM _contest WHERE NOT is_new AND place > 1")
+    con.execute(f"""
 DELETE FROM clean.{entity} t USING _contest c
-WHERE NOT c.is_new AND c.place > 1 AND c.src = $src AND t._source = c.src
-  AND t._partition = c.part AND t._row = c.row""", {"src": name})
+WHERE NOT c.is_new AND c.place > 1 AND t._source = c.src
+  AND t._partition = c.part AND t._row = c.row AND t.{key} = c.k""")
+
+
+def _point_duplicates(
+    con: duckdb.DuckDBPyConnection,
+    spec: EntitySpec,
+    sources: list[SourceConfig],
+    start: dt.date,
+    end: dt.date,
+) -> None:
+    """Give each duplicate its final reason: it names the version finally kept (the key's clean
+    row, whichever day that is on), and it is DUPLICATE_EXACT when its source columns equal
+    that row's, else DUPLICATE_SUPERSEDED. So the reasons follow from the data alone, not from
+    how the days were grouped into runs: a copy whose day's winner a later day superseded names
+    the later version, also when the copy's day was cleaned before the later day was.
+    Duplicates of [start, end) are new; those of other days only change where this run moved
+    their key's clean row to the quarantine (_moved), since they named that row."""
+    entity, key = spec.entity, spec.key.name
+    con.execute(f"""
+CREATE OR REPLACE TEMP TABLE _dups AS
+SELECT _source AS src, _partition AS part, _row AS row, raw_row ->> '_file' AS file,
+       source_key AS k
+FROM clean.{entity}_quarantine
+WHERE reason_code IN {DUPLICATES}
+  AND (_partition >= $start AND _partition < $end OR source_key IN (SELECT k FROM _moved))""",
+                {"start": start, "end": end})
+    if not scalar(con, "SELECT count(*) FROM _dups"):
+        return
+    kept = spec.updated and spec.updated in CLEAN_TABLES[entity].columns
+    updated = f"c.{spec.updated}" if kept else "CAST(NULL AS TIMESTAMP)"
+    con.execute(f"""
+CREATE OR REPLACE TEMP TABLE _wins AS
+SELECT c._source AS src, c.{key} AS k, c._partition AS part, c._row AS row, {updated} AS upd
+FROM clean.{entity} c WHERE c.{key} IN (SELECT k FROM _dups)""")
+    con.execute("CREATE OR REPLACE TEMP TABLE _dup_hashes (src VARCHAR, part DATE, row BIGINT, "
+                "file VARCHAR, k VARCHAR, hash VARCHAR)")
+    con.execute("CREATE OR REPLACE TEMP TABLE _win_hashes (src VARCHAR, k VARCHAR, part DATE, "
+                "row BIGINT, upd TIMESTAMP, file VARCHAR, hash VARCHAR)")
+    for source in sources:
+        present = _columns(con, source.raw_table(entity))
+        if entity not in source.entities or not present:
+            continue
+        con.execute(f"""
+INSERT INTO _dup_hashes
+SELECT d.src, d.part, d.row, d.file, d.k, {_content_hash(present)}
+FROM _dups d JOIN raw.{quote(source.raw_table(entity))} r
+  ON r._partition = d.part AND r._row = d.row
+ AND {_raw_file(present)} IS NOT DISTINCT FROM d.file
+WHERE d.src = $src""", {"src": source.name})
+        con.execute(f"""
+INSERT INTO _win_hashes
+SELECT p.src, p.k, p.part, p.row, p.upd, {_raw_file(present)}, {_content_hash(present)}
+FROM {_kept_raw_row(spec, source, present, "_wins")}""", {"src": source.name})
+    # One kept version per key, unless two sources keep one each: then the duplicate's own
+    # source's, else the newest.
+    con.execute(f"""
+CREATE OR REPLACE TEMP TABLE _pointed AS
+WITH kept AS (
+  SELECT d.src, d.part, d.row, d.file, d.k, d.hash = w.hash AS same,
+         format('row {{}} of {{}}', w.row, w.part) || coalesce(' (' || w.file || ')', '') AS kept
+  FROM _dup_hashes d JOIN _win_hashes w ON w.k = d.k
+  QUALIFY row_number() OVER (
+    PARTITION BY d.src, d.part, d.row, d.file
+    ORDER BY w.src = d.src DESC, w.upd DESC NULLS LAST, w.part DESC, w.row DESC,
+             w.file DESC NULLS LAST, w.src) = 1)
+SELECT src, part, row, file, k,
+       CASE WHEN same THEN 'DUPLICATE_EXACT' ELSE 'DUPLICATE_SUPERSEDED' END AS reason_code,
+       CASE WHEN same THEN format('identical to {{}}, which was kept', kept)
+            ELSE format('older version of {key} {{}}; {{}} is newer and was kept', k, kept)
+       END AS detail
+FROM kept""")
+    con.execute(f"""
+UPDATE clean.{entity}_quarantine q SET reason_code = p.reason_code, detail = p.detail
+FROM _pointed p
+WHERE q._source = p.src AND q._partition = p.part AND q._row = p.row AND q.source_key = p.k
+  AND q.reason_code IN {DUPLICATES} AND (q.raw_row ->> '_file') IS NOT DISTINCT FROM p.file
+  AND (q.reason_code <> p.reason_code OR q.detail <> p.detail)""")
 
 
 def reconciliation(
@@ -375,7 +475,7 @@ def refresh_quarantine_view(con: duckdb.DuckDBPyConnection) -> None:
 
 MAX_QUARANTINE_SHARE = 0.05
 MIN_QUARANTINED_TO_BLOCK = 5
-BENIGN_REASONS = ("DUPLICATE_EXACT", "DUPLICATE_SUPERSEDED")
+BENIGN_REASONS = DUPLICATES
 
 
 def quarantine_share(

@@ -22,6 +22,7 @@ from assets.step6_present.report_model import KpiCard
 from assets.step6_present.scorecard import HISTORY_DAYS, kpi_cards
 from assets.step6_present.summaries import scorecard_markdown
 from assets.step6_present.svg import line_chart, standalone
+from quality.contracts import DATA_DOCS_DIR
 from resources.report_store import INDEX, ReportStore
 
 EXTRACT_FORMATS = {"csv": "CSV", "parquet": "Parquet"}
@@ -95,7 +96,9 @@ def publish(con: duckdb.DuckDBPyConnection, store: ReportStore, period: Period,
     report = store.write(f"{period.stem}.html", render_report(data))
     extracts = _write_extracts(con, store, period, frame)
     chart = store.write(f"{period.stem}-kpis.svg", chart_document(cards, period, data.title))
-    index = store.write(INDEX, render_index(store.reports()))
+    docs = f"{DATA_DOCS_DIR}/index.html"
+    index = store.write(INDEX, render_index(
+        store.reports(), docs if (store.path() / docs).is_file() else None))
     return Published(report, index, chart, extracts, cards)
 
 

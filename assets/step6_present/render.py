@@ -538,10 +538,12 @@ def _extra_label(report: str, extra: str) -> str:
             f"{_EXTRA_FORMATS.get(suffix.lower(), suffix.upper())}").strip()
 
 
-def render_index(entries: Sequence[ReportFile]) -> str:
-    """Render the index of reports, newest first (by the last day they cover)."""
+def render_index(entries: Sequence[ReportFile], data_docs: str | None = None) -> str:
+    """Render the index of reports, newest first (by the last day they cover), with a link to
+    the Great Expectations Data Docs at `data_docs` (relative to the index) when given."""
     ordered = sorted(entries, key=lambda entry: entry.newest_first, reverse=True)
     return _ENV.get_template("index.html.j2").render(
+        data_docs=_relative_href(data_docs) if data_docs else None,
         entries=[
             IndexEntry(
                 title=entry.title,

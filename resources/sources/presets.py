@@ -4,9 +4,10 @@ vocabularies, date format and table names.
 A preset fills what a source entry in config/sources.yaml leaves out (explicit entries always
 win), so a ServiceNow, Jira Service Management, GLPI or iTop source needs only a name, a kind and
 where its data is. Field names on the left are the canonical fields of
-assets/step4_process/entities.py; entities without a clean table yet (`slas`, `history`) use the
-pseudo-fields `key`, `updated_at` and `created_at`, which step 3 needs for its contract and its
-day partitions.
+assets/step4_process/entities.py; the raw-only entities (`slas`, `history`) use the pseudo-fields
+`key`, `updated_at` and `created_at`, which step 3 needs for its contract and its day partitions,
+and `history` also `table`, `field`, `old_value` and `new_value`, which step 4 folds into
+clean.incident_history (assets/step4_process/incident_history.py).
 
 Pure data: imported while configuration is validated, so nothing here may import the pipeline.
 """
@@ -72,6 +73,10 @@ SERVICENOW = Preset(
             "101": "new", "102": "assess", "103": "root_cause_analysis",
             "104": "fix_in_progress", "106": "resolved", "107": "closed",
         },
+        # sys_audit: which audited fields and tables step 4 folds into incident intervals.
+        "history_field": {"state": "state", "assignment_group": "assignment_group",
+                          "priority": "priority"},
+        "history_table": {"incident": "incidents"},
     },
     timestamp_format="%Y-%m-%d %H:%M:%S",
     tables={"incidents": "incident", "changes": "change_request", "problems": "problem",
@@ -143,7 +148,8 @@ GLPI = Preset(
             "on_hold_minutes": "waiting_duration",
             "short_description": "name", "caller": "users_id_recipient",
         },
-        "history": {"key": "items_id", "updated_at": "date_mod"},
+        "history": {"key": "items_id", "updated_at": "date_mod", "field": "id_search_option",
+                    "old_value": "old_value", "new_value": "new_value"},
     },
     mappings={
         # GLPI priority 6 major .. 1 very low; canonical 1 critical .. 5 planning.
@@ -151,6 +157,9 @@ GLPI = Preset(
         # 1 new, 2 processing (assigned), 3 processing (planned), 4 pending, 5 solved, 6 closed.
         "incident_state": {"1": "new", "2": "in_progress", "3": "in_progress", "4": "on_hold",
                            "5": "resolved", "6": "closed"},
+        # glpi_logs names the field by its search option: 12 status, 3 priority. Group changes
+        # are logged as links (Group_Ticket) without a search option and are not folded.
+        "history_field": {"12": "state", "3": "priority"},
     },
     timestamp_format="%Y-%m-%d %H:%M:%S",
     tables={"incidents": "glpi_tickets", "history": "glpi_logs"},
@@ -194,6 +203,7 @@ PRESETS: dict[str, Preset] = {
 
 EXTRA_ENTITY_FIELDS: dict[str, dict[str, str]] = {
     "slas": {"key": "sys_id", "updated_at": "sys_updated_on", "created_at": "start_time"},
-    "history": {"key": "documentkey", "updated_at": "sys_created_on"},
+    "history": {"key": "documentkey", "updated_at": "sys_created_on", "table": "tablename",
+                "field": "fieldname", "old_value": "oldvalue", "new_value": "newvalue"},
 }
 """Pseudo-fields of the raw-only entities and their ServiceNow-style default columns."""
