@@ -1,6 +1,6 @@
 """The fast paths of step 3 stage exactly what the careful paths stage.
 
-CSV files sharing a header are read by one read_csv (resources/sources/file_readers.py), and a
+CSV files sharing a header are read by one read_csv (resources/sources/csv_reader.py), and a
 PostgreSQL table is streamed with COPY (resources/sources/sql.py); both exist for speed only, so
 each is compared row for row with the path that reads one file, or one fetched row, at a time.
 """
