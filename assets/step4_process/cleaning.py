@@ -188,7 +188,7 @@ def _same_raw_row(a: str, b: str) -> str:
             f"AND {a}._file IS NOT DISTINCT FROM {b}._file")
 
 
-def _kept_raw_row(spec: EntitySpec, source: SourceConfig, present: set[str],
+def kept_raw_row(spec: EntitySpec, source: SourceConfig, present: set[str],
                   pointers: str) -> str:
     """FROM clause: `p`, each clean row in `pointers` (src, k, part, row) of the source $src,
     with `r`, the raw row it was cleaned from. A clean table keeps no `_file`, and several
@@ -352,7 +352,7 @@ WINDOW w AS (PARTITION BY k ORDER BY upd DESC NULLS LAST, part DESC, row DESC)""
 INSERT INTO clean.{entity}_quarantine ({', '.join(QUARANTINE.columns)})
 SELECT '{entity}', 'DUPLICATE_SUPERSEDED', format('older version of {key} {{}}', p.k), p.k,
        CAST(to_json(r) AS VARCHAR), r._source, r._partition, r._row, r._loaded_at
-FROM {_kept_raw_row(spec, source, present, losing)}""", {"src": name})
+FROM {kept_raw_row(spec, source, present, losing)}""", {"src": name})
     con.execute("INSERT INTO _moved SELECT DISTINCT k FROM _contest WHERE NOT is_new AND place > 1")
     con.execute(f"""
 DELETE FROM clean.{entity} t USING _contest c
@@ -409,7 +409,7 @@ WHERE d.src = $src""", {"src": source.name})
         con.execute(f"""
 INSERT INTO _win_hashes
 SELECT p.src, p.k, p.part, p.row, p.upd, {_raw_file(present)}, {_content_hash(present)}
-FROM {_kept_raw_row(spec, source, present, "_wins")}""", {"src": source.name})
+FROM {kept_raw_row(spec, source, present, "_wins")}""", {"src": source.name})
     # One kept version per key, unless two sources keep one each: then the duplicate's own
     # source's, else the newest.
     con.execute(f"""

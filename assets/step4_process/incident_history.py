@@ -194,15 +194,18 @@ def fold_range(con: duckdb.DuckDBPyConnection, sources: list[SourceConfig], star
                end: dt.date) -> dict[str, int]:
     """Rebuild the intervals of every ticket touched by raw history of [start, end) and
     replace the quarantine of those days. The caller owns the transaction. Leaves `_hist_day`
-    (rows of the range with their status) for the reconciliation."""
+    (rows of the range with their status) for the reconciliation. Rows carry `_file` (NULL
+    for a source without files): a file source numbers the lines of each file, so two files of
+    one day share `_row`, and only (`_source`, `_partition`, `_file`, `_row`) names a raw row."""
     found = providers(sources, con)
     load_history_mappings(con, [s for s, _ in found])
-    columns = ["_source", "_partition", "_row", "_loaded_at", "key__raw", "changed_at", "field",
-               "old_value", "new_value", "status", "reason_code", "detail", "raw_row"]
+    columns = ["_source", "_partition", "_file", "_row", "_loaded_at", "key__raw", "changed_at",
+               "field", "old_value", "new_value", "status", "reason_code", "detail", "raw_row"]
     con.execute("CREATE OR REPLACE TEMP TABLE _hist_day (" + ", ".join(
         f"{c} {t}" for c, t in zip(columns, (
-            "VARCHAR", "DATE", "BIGINT", "TIMESTAMP", "VARCHAR", "TIMESTAMP", "VARCHAR",
-            "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR"), strict=True))
+            "VARCHAR", "DATE", "VARCHAR", "BIGINT", "TIMESTAMP", "VARCHAR", "TIMESTAMP",
+            "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR"),
+            strict=True))
         + ")")
     for source, present in found:
         con.execute(f"INSERT INTO _hist_day SELECT {', '.join(columns)} FROM ("
@@ -245,11 +248,16 @@ UNION SELECT incident_id FROM clean.{TABLE} WHERE _partition >= $start AND _part
 
 def intervals_sql(events: str) -> str:
     """Intervals from a table of used log rows (key__raw, changed_at, field, old_value, new_value,
-    lineage). At each moment a ticket changed, each field holds the new value of its last
-    change up to then, else the old value of its next change; rows of one moment count in
-    raw order. Consecutive moments with the same three values are one interval, carrying the
-    lineage of the log row that opened it."""
-    order = "ORDER BY _partition, _source, _row"
+    lineage: _source, _partition, _file, _row, _loaded_at). At each moment a ticket changed,
+    each field holds the new value of its last change up to then, else the old value of its
+    next change; rows of one moment count in raw order. Consecutive moments with the same three
+    values are one interval, carrying the lineage of the log row that opened it.
+
+    Raw order is day, source, file, line: a file source reads its files in name order and
+    numbers the lines of each, so two files of one day share line numbers and `_row` alone
+    would leave their rows of one moment (and the lineage picked) to the scan order. The
+    order is total, so every `first`/`last` below picks from the same row."""
+    order = "ORDER BY _partition, _source, _file NULLS FIRST, _row"
     per_field = "\n".join(f"""
 ASOF LEFT JOIN (SELECT * FROM fv WHERE field = '{f}') {f}_le
   ON p.incident_id = {f}_le.incident_id AND p.changed_at >= {f}_le.changed_at

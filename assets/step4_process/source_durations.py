@@ -13,7 +13,10 @@ check `source_durations` of clean/incidents compares them, incident by incident,
 
 A disagreement beyond the tolerance says the source's schedule, its clock or our calendar is
 not what everyone thinks: worth a look, not a reason to stop the run. The raw values are read
-through the clean rows' lineage, so the clean table needs no extra column; a duration arrives
+through the clean rows' lineage, so the clean table needs no extra column. A clean row keeps no
+`_file`, and two files of a file source can hold the same key on the same line of one day (one
+of them then a duplicate in the quarantine): the raw row read is the one cleaning.py kept, the
+one the quarantine does not hold (`kept_raw_row`), never an arbitrary one. A duration arrives
 as seconds, as a glide duration ("1970-01-03 04:05:06" = 2 days 4:05:06, the Table API's
 value), as "2 04:05:06" (gs.dateDiff) or as display text ("2 Days 4 Hours 5 Minutes").
 """
@@ -26,8 +29,8 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from assets.step4_process.cleaning import quote
-from assets.step4_process.entities import INCIDENTS, raw_column
+from assets.step4_process.cleaning import kept_raw_row, quote
+from assets.step4_process.entities import INCIDENTS
 from resources.business_calendar import BusinessCalendar, business_calendar
 from resources.config_models import SourceConfig
 
@@ -74,28 +77,35 @@ def _present(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
 
 
 def compared_sql(source: SourceConfig, present: set[str], calendar: BusinessCalendar) -> str:
-    """Resolved clean incidents of one source and day range beside their raw durations."""
-    key = raw_column(source, INCIDENTS, INCIDENTS.key)
+    """Resolved clean incidents of one source and day range beside their raw durations.
+
+    Each clean row is paired with the raw row it was cleaned from (cleaning.kept_raw_row: by
+    day, line and key, and for a file source the one of the files matching it that the
+    quarantine does not hold). Every raw row is either clean or quarantined, so exactly one
+    matches; the QUALIFY only keeps the answer deterministic (the file named last) should the
+    clean table and the quarantine ever disagree with the raw table."""
     texts = []
     for field in FIELDS:
         column = source.column("incidents", field, field)
         texts.append(f"nullif(trim(CAST(r.{quote(column)} AS VARCHAR)), '')"
                      if column in present else "CAST(NULL AS VARCHAR)")
-    business = calendar.minutes_sql("c.opened_at", "c.resolved_at",
-                                     calendar.always_on_sql("c.service"))
+    business = calendar.minutes_sql("p.opened_at", "p.resolved_at",
+                                     calendar.always_on_sql("p.service"))
+    resolved = """(SELECT incident_id, opened_at, resolved_at, service,
+          minutes_to_resolve_business,
+          _source AS src, incident_id AS k, _partition AS part, _row AS row
+   FROM clean.incidents
+   WHERE _source = $src AND _partition >= $start AND _partition < $end
+     AND resolved_at IS NOT NULL)"""
+    file = "r._file" if "_file" in present else "CAST(NULL AS VARCHAR)"
     return f"""
 WITH paired AS (
-  SELECT c.incident_id, {texts[0]} AS business_text, {texts[1]} AS calendar_text,
+  SELECT p.incident_id, {texts[0]} AS business_text, {texts[1]} AS calendar_text,
          {business} AS business_minutes,
-         date_diff('second', c.opened_at, c.resolved_at) / 60.0 AS calendar_minutes,
-         c.minutes_to_resolve_business
-  FROM clean.incidents c
-  JOIN raw.{quote(source.raw_table('incidents'))} r
-    ON r._partition = c._partition AND r._row = c._row
-   AND nullif(trim(CAST(r.{quote(key)} AS VARCHAR)), '') = c.incident_id
-  WHERE c._source = $src AND c._partition >= $start AND c._partition < $end
-    AND c.resolved_at IS NOT NULL
-  QUALIFY row_number() OVER (PARTITION BY c.incident_id) = 1)
+         date_diff('second', p.opened_at, p.resolved_at) / 60.0 AS calendar_minutes,
+         p.minutes_to_resolve_business
+  FROM {kept_raw_row(INCIDENTS, source, present, resolved)}
+  QUALIFY row_number() OVER (PARTITION BY p.incident_id ORDER BY {file} DESC NULLS LAST) = 1)
 SELECT *, {duration_minutes_sql('business_text')} AS business_source,
        {duration_minutes_sql('calendar_text')} AS calendar_source
 FROM paired"""
