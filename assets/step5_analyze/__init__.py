@@ -10,6 +10,7 @@ under stable ids. Every parameter is Dagster run config with a documented defaul
 
 
 import datetime as dt
+from collections import Counter
 
 import dagster as dg
 import duckdb
@@ -30,6 +31,7 @@ from assets.step5_analyze.findings import (
     trend_findings,
 )
 from assets.step5_analyze.outlook import ATTAINMENT_COLUMNS, FORECAST_COLUMNS, outlook_rows
+from assets.step5_analyze.reselection import SELECTION_COLUMNS
 from assets.step5_analyze.ticket_sql import (
     change_impact,
     incident_bursts,
@@ -138,6 +140,14 @@ class ForecastConfig(HistoryConfig):
     breakdowns: list[str] = Field(default=["all"], description="Breakdowns forecast.")
     kpi_ids: list[str] = Field(default=[], description="KPIs forecast; empty: all with a "
                                "target.")
+    reselect_days: int = Field(default=7, ge=1, description="The backtest that selects each "
+                               "KPI's method runs at most once in this many days of data; the "
+                               "nights between reuse the stored selection and fit only the "
+                               "chosen method. 1: every night.")
+    settle_days: int = Field(default=3, ge=0, description="Last days of a selection's data "
+                             "that late updates may still change (the nightly look-back): a "
+                             "change there does not force a new backtest, a change to any "
+                             "earlier day does.")
 
 
 class FindingsConfig(dg.Config):
@@ -328,6 +338,9 @@ def incident_bursts_asset(config: BurstConfig, warehouse: Warehouse) -> dg.Mater
                       bursts=int(frame["burst"].sum()))
 
 
+SELECTION_TABLE = "analysis.forecast_selection"
+
+
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(["analysis", "kpi_forecasts"], description="Weekly forecasts 4-13 weeks "
@@ -338,19 +351,45 @@ def incident_bursts_asset(config: BurstConfig, warehouse: Warehouse) -> dg.Mater
                      "current level, trend, the date the target is reached (or left) at the "
                      "current trend, and the forecast's verdict.",
                      **_spec(KPI_FACTS, {"pandas", "statsmodels"})),
+        dg.AssetSpec(["analysis", "forecast_selection"], description="Per forecast KPI: the "
+                     "method the backtest chose, its backtested errors per week ahead and the "
+                     "data it was chosen on. The backtest re-runs when the selection is "
+                     "reselect_days days of data old, the KPI definition or backtest settings "
+                     "changed, the night brings no day after the selection's last day (a "
+                     "re-run, or the end of a backfill), the window moved other than forward, "
+                     "or any fact it saw changed except the last settle_days days (late "
+                     "updates); otherwise only the chosen method is fitted on the current "
+                     "series.", **_spec(KPI_FACTS, {"pandas", "statsmodels"})),
     ],
     pool=WAREHOUSE_POOL,
 )
 def kpi_outlook(config: ForecastConfig, warehouse: Warehouse):
     with warehouse.connect() as con:
-        forecasts, attainment = outlook_rows(
-            _facts(con, config, config.breakdowns), kpi_infos(_catalogue(con)),
+        catalogue = _catalogue(con)
+        versions = (dict(zip(catalogue["kpi_id"], catalogue["kpi_version"], strict=True))
+                    if "kpi_version" in catalogue else {})
+        stored = (con.execute(f"SELECT * FROM {SELECTION_TABLE}").df()
+                  if _table_exists(con, SELECTION_TABLE) else None)
+        tables = outlook_rows(
+            _facts(con, config, config.breakdowns), kpi_infos(catalogue),
             breakdowns=tuple(config.breakdowns), kpi_ids=tuple(config.kpi_ids),
             horizon_weeks=config.horizon_weeks, min_horizon_weeks=config.min_horizon_weeks,
             min_train_days=config.min_train_days, max_origins=config.max_origins,
-            trend_days=7 * config.trend_weeks)
-        yield _store(con, "analysis.kpi_forecasts", forecasts, FORECAST_COLUMNS)
-        yield _store(con, "analysis.target_attainment", attainment, ATTAINMENT_COLUMNS)
+            trend_days=7 * config.trend_weeks, versions=versions, stored=stored,
+            reselect_days=config.reselect_days, settle_days=config.settle_days)
+        decided = Counter(tables.decisions.values())
+        yield _store(con, "analysis.kpi_forecasts", tables.forecasts, FORECAST_COLUMNS)
+        yield _store(con, "analysis.target_attainment", tables.attainment, ATTAINMENT_COLUMNS)
+        yield _store(con, SELECTION_TABLE, tables.selection, SELECTION_COLUMNS,
+                     reused=decided.pop("reused", 0), not_forecast=decided.pop("not_forecast", 0),
+                     reselected=sum(decided.values()),
+                     **{f"reselected/{k}": v for k, v in sorted(decided.items())})
+
+
+def _table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    schema, name = table.split(".")
+    return bool(scalar(con, "SELECT count(*) FROM information_schema.tables "
+                       "WHERE table_schema = ? AND table_name = ?", [schema, name]))
 
 
 ANALYSIS_TABLES = ("kpi_trends", "kpi_signals", "kpi_stability", "kpi_change_points",

@@ -21,6 +21,10 @@ Forecasts are made per day and reported as weekly means of the daily forecast ("
 7 days after the last day with data). Forecasts only go as many weeks ahead as the history
 allows to backtest: with 4 weeks of training data needed before the first origin, 10 weeks of
 history give at most 6 weeks of tested forecast.
+
+The backtest and the choice (:func:`select_method`, giving a :class:`Selection`) are separate
+from fitting the chosen method on the whole series (:func:`forecast_with`), so that the nightly
+asset can keep a selection for several days (reselection.py) and only fit.
 """
 
 from __future__ import annotations
@@ -145,6 +149,89 @@ def backtest(series: pd.Series, origins: list[int], weeks: int,
             for m in methods if m not in failed}
 
 
+@dataclass(frozen=True)
+class Selection:
+    """What the backtest decided for one series: the method and the errors it made.
+
+    This is all a later night needs to forecast the same way without running the backtest
+    again (see outlook.py): per week ahead, the chosen method's and seasonal naive's backtested
+    mean absolute error and how many origins measured it.
+    """
+
+    method: str
+    backtest_mae: tuple[float, ...]
+    baseline_mae: tuple[float, ...]
+    origins: tuple[int, ...]
+    scores: dict[str, float]
+    skill: float
+
+    @property
+    def weeks(self) -> int:
+        return len(self.backtest_mae)
+
+
+def regular_series(series: pd.Series) -> pd.Series | None:
+    """The series on a regular daily grid with missing days interpolated (the methods need
+    one); None when more than 10 % of the days are missing."""
+    if not isinstance(series.index, pd.DatetimeIndex):
+        raise TypeError("forecasting needs a series indexed by a DatetimeIndex")
+    full = series.sort_index()
+    full = full.reindex(pd.date_range(full.index.min(), full.index.max(), freq="D"))
+    if full.isna().mean() > 0.10:
+        return None
+    return full.interpolate(limit_direction="both")
+
+
+def backtest_plan(n: int, *, horizon_weeks: int, min_horizon_weeks: int, min_train_days: int,
+                  max_origins: int) -> tuple[list[int], int] | None:
+    """(origins, weeks ahead) of the backtest of an ``n``-day series; None when fewer than
+    ``min_horizon_weeks`` weeks can be backtested."""
+    origins = backtest_origins(n, min_train_days=min_train_days, max_weeks=horizon_weeks,
+                               max_origins=max_origins)
+    weeks = (n - origins[0]) // SEASON if origins else 0
+    return (origins, weeks) if weeks >= min_horizon_weeks else None
+
+
+def origins_per_week(n: int, origins: list[int], weeks: int) -> tuple[int, ...]:
+    """How many backtest origins reach each week ahead."""
+    return tuple(sum(1 for o in origins if o + SEASON * (k + 1) <= n) for k in range(weeks))
+
+
+def select_method(full: pd.Series, origins: list[int], weeks: int,
+                  methods: tuple[str, ...] = tuple(METHODS)) -> Selection:
+    """Run the backtest and choose: the smallest mean error wins, seasonal naive on ties."""
+    if BASELINE not in methods:
+        raise ValueError("the seasonal-naive baseline must be among the methods")
+    errors = backtest(full, origins, weeks, methods)
+    scores = {m: float(np.nanmean(e)) for m, e in errors.items()}
+    chosen = min(scores, key=lambda m: (scores[m], m != BASELINE))
+    base_score = scores[BASELINE]
+    skill = 1 - scores[chosen] / base_score if base_score > 0 else 0.0
+    return Selection(chosen, tuple(float(e) for e in errors[chosen]),
+                     tuple(float(e) for e in errors[BASELINE]),
+                     origins_per_week(len(full), origins, weeks), scores, float(skill))
+
+
+def forecast_with(full: pd.Series, selection: Selection) -> Forecast:
+    """Fit the selected method on the whole (regular) series and forecast its weeks, with the
+    selection's backtested errors beside them. Raises ValueError when the fit fails."""
+    weeks = selection.weeks
+    values = weekly_means(forecast_method(selection.method, full, weeks * SEASON), weeks)
+    last = full.index[-1]
+    frame = pd.DataFrame({
+        "week_ahead": np.arange(1, weeks + 1),
+        "start": [(last + pd.Timedelta(days=1 + SEASON * k)).date() for k in range(weeks)],
+        "end": [(last + pd.Timedelta(days=SEASON * (k + 1))).date() for k in range(weeks)],
+        "forecast": values,
+        "backtest_mae": np.asarray(selection.backtest_mae, dtype=float),
+        "baseline_mae": np.asarray(selection.baseline_mae, dtype=float),
+        "origins": list(selection.origins),
+    })
+    band = INTERVAL_Z * 1.25 * frame["backtest_mae"]
+    frame["lower"], frame["upper"] = frame["forecast"] - band, frame["forecast"] + band
+    return Forecast(selection.method, frame, dict(selection.scores), selection.skill)
+
+
 def forecast_series(
     series: pd.Series,
     *,
@@ -164,34 +251,12 @@ def forecast_series(
         raise TypeError("forecast_series() needs a series indexed by a DatetimeIndex")
     if BASELINE not in methods:
         raise ValueError("the seasonal-naive baseline must be among the methods")
-    full = series.sort_index()
-    full = full.reindex(pd.date_range(full.index.min(), full.index.max(), freq="D"))
-    if full.isna().mean() > 0.10:
+    full = regular_series(series)
+    if full is None:
         return None
-    full = full.interpolate(limit_direction="both")
-    origins = backtest_origins(len(full), min_train_days=min_train_days,
-                               max_weeks=horizon_weeks, max_origins=max_origins)
-    weeks = (len(full) - origins[0]) // SEASON if origins else 0
-    if weeks < min_horizon_weeks:
+    plan = backtest_plan(len(full), horizon_weeks=horizon_weeks,
+                         min_horizon_weeks=min_horizon_weeks, min_train_days=min_train_days,
+                         max_origins=max_origins)
+    if plan is None:
         return None
-    errors = backtest(full, origins, weeks, methods)
-    scores = {m: float(np.nanmean(e)) for m, e in errors.items()}
-    chosen = min(scores, key=lambda m: (scores[m], m != BASELINE))
-    baseline = errors[BASELINE]
-    values = weekly_means(forecast_method(chosen, full, weeks * SEASON), weeks)
-    last = full.index[-1]
-    frame = pd.DataFrame({
-        "week_ahead": np.arange(1, weeks + 1),
-        "start": [(last + pd.Timedelta(days=1 + SEASON * k)).date() for k in range(weeks)],
-        "end": [(last + pd.Timedelta(days=SEASON * (k + 1))).date() for k in range(weeks)],
-        "forecast": values,
-        "backtest_mae": errors[chosen],
-        "baseline_mae": baseline,
-        "origins": [sum(1 for o in origins if o + SEASON * (k + 1) <= len(full))
-                    for k in range(weeks)],
-    })
-    band = INTERVAL_Z * 1.25 * frame["backtest_mae"]
-    frame["lower"], frame["upper"] = frame["forecast"] - band, frame["forecast"] + band
-    base_score = scores[BASELINE]
-    skill = 1 - scores[chosen] / base_score if base_score > 0 else 0.0
-    return Forecast(chosen, frame, scores, skill)
+    return forecast_with(full, select_method(full, *plan, methods))
