@@ -238,6 +238,8 @@ def test_report_shows_whatever_analysis_tables_exist(pipeline_run, tmp_path) -> 
                    4000.0 - 10 * i AS upper
             FROM range(1, 29) t(i)""", [last])
         con.execute("CREATE OR REPLACE TABLE analysis.mystery_results AS SELECT 42 AS answer")
+        con.execute("CREATE OR REPLACE TABLE analysis.forecast_selection AS "
+                    "SELECT 'mttr' AS kpi_id, 'theta_of_mttr' AS method")
     store = ReportStore(directory=str(tmp_path / "reports"))
     publish_rolling(warehouse, store)
     html = (store.path() / f"report-{last:%Y-%m-%d}.html").read_text("utf-8")
@@ -256,6 +258,8 @@ def test_report_shows_whatever_analysis_tables_exist(pipeline_run, tmp_path) -> 
     further = html[html.index('id="further-analysis"'):html.index('id="definitions"')]
     assert "analysis.mystery_results" in further
     assert '<td class="num">42</td>' in further
+    # the forecasts' model-selection bookkeeping is not a result of its own
+    assert "forecast_selection" not in html and "theta_of_mttr" not in html
 
 
 def test_definitions_keep_period_reports_out_of_the_daily_jobs() -> None:

@@ -27,8 +27,10 @@ HIDDEN_COLUMNS = frozenset({"finding_id", "kpi_version", "evidence", "points", "
                             "incident_ids"})
 """Identifiers and bulky evidence stay in the warehouse and the extracts, not on the page."""
 
-SHOWN_ELSEWHERE = frozenset({"analysis.kpi_trends", "analysis.kpi_signals"})
-"""Read by report_data.findings (signals by day, degrading trends)."""
+SHOWN_ELSEWHERE = frozenset({"analysis.kpi_trends", "analysis.kpi_signals",
+                             "analysis.forecast_selection"})
+"""Read by report_data.findings (signals by day, degrading trends); the forecast selection is
+the bookkeeping behind the forecasts section, whose rows carry its method and backtest error."""
 
 
 @dataclass(frozen=True)
