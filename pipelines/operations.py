@@ -11,11 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from resources.config_files import load_config
+from resources.config_models import TimeZone
 from resources.project import data_dir
 
 FILE = "operations.yaml"
@@ -30,7 +30,7 @@ class _Strict(BaseModel):
 
 class NightlyConfig(_Strict):
     time: str = Field(default="02:00", description="HH:MM, 24-hour clock.")
-    timezone: str = Field(default="UTC", description="IANA time zone of `time`.")
+    timezone: TimeZone = Field(default="UTC", description="IANA time zone of `time`.")
     lookback_days: int = Field(default=3, ge=0, le=60)
     enabled: bool = False
 
@@ -39,16 +39,6 @@ class NightlyConfig(_Strict):
     def _clock(cls, value: str) -> str:
         if not _CLOCK.match(value):
             raise ValueError(f"{value!r} is not a time of day as HH:MM (00:00 to 23:59)")
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"{value!r} is not an IANA time zone such as Europe/Amsterdam "
-                             "or UTC") from None
         return value
 
     @property

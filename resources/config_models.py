@@ -7,6 +7,7 @@ import hashlib
 import json
 import re
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -284,6 +285,19 @@ class KpiCatalogue(_Strict):
 # ---------------------------------------------------------------- sources.yaml (step 3)
 
 
+def iana_time_zone(value: str) -> str:
+    """A time zone every config file names the same way: an IANA name, checked when the file
+    loads rather than when the first timestamp is converted."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (an IANA name such as "
+                         "'Europe/Amsterdam' or 'UTC')") from None
+    return value
+
+
+TimeZone = Annotated[str, AfterValidator(iana_time_zone)]
+
 Entity = Literal["incidents", "changes", "problems", "outages", "surveys", "slas", "history"]
 ENTITY_NAMES: tuple[str, ...] = ("incidents", "changes", "problems", "outages", "surveys")
 RAW_ONLY_ENTITIES: tuple[str, ...] = ("slas", "history")
@@ -418,7 +432,7 @@ class SourceConfig(_Strict):
     kind: SourceKind
     preset: str | None = None
     entities: list[Entity] = list(ENTITY_NAMES)
-    timezone: str = "UTC"
+    timezone: TimeZone = "UTC"
     timestamp_format: str = "%Y-%m-%d %H:%M:%S"
     options: dict[str, Any] = {}
     columns: dict[Entity, dict[str, str]] = {}
@@ -453,18 +467,6 @@ class SourceConfig(_Strict):
                              "down, so its silence is no sign of a broken delivery: leave "
                              "freshness_hours out (or null)")
         return {**data, "freshness_hours": None}
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown timezone {value!r} (an IANA name such as "
-                             "Europe/Amsterdam or UTC)") from None
-        return value
 
     @model_validator(mode="after")
     def _kind_section(self) -> SourceConfig:
@@ -576,22 +578,10 @@ class CalendarConfig(_Strict):
     business-hours durations are computed in SQL (resources/business_calendar.py)."""
 
     history_start: dt.date
-    timezone: str = "UTC"
+    timezone: TimeZone = "UTC"
     working_hours: dict[Weekday, Span] = {}
     holidays: list[dt.date] = []
     always_on_services: list[str] = []
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str) -> str:
-        import zoneinfo
-
-        try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (an IANA name such as "
-                             "'Europe/Amsterdam' or 'UTC')") from None
-        return value
 
     @field_validator("holidays", "always_on_services")
     @classmethod
