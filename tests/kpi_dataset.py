@@ -13,9 +13,13 @@ import datetime as dt
 
 import duckdb
 
+from assets.common import replace_table
+from assets.kpi_sql import kpi_queries
+from assets.step2_measures import catalogue_frame
 from assets.step4_process.entities import INCIDENTS as INCIDENT_SPEC
-from quality.schemas import CLEAN_TABLES, ddl
+from quality.schemas import CLEAN_TABLES, KPI_DAILY, ddl
 from resources.business_calendar import BusinessCalendar, incident_business_columns
+from resources.settings import kpis
 
 START = dt.date(2026, 3, 2)
 END = dt.date(2026, 3, 10)  # exclusive: 8 days
@@ -163,3 +167,16 @@ def build(con: duckdb.DuckDBPyConnection, calendar: BusinessCalendar = CALENDAR)
     _insert(con, "surveys", [
         {"response_id": r, "service": svc, "sent_at": s, "responded_at": a, "score": score,
          **_lineage(n, s)} for n, (r, svc, s, a, score) in enumerate(SURVEYS)])
+
+
+def build_with_facts(con: duckdb.DuckDBPyConnection) -> None:
+    """The dataset, the catalogue and clean.kpi_daily of every configured KPI over START..END:
+    what the KPI commands and the value tests read."""
+    build(con)
+    con.execute("CREATE SCHEMA measures")
+    replace_table(con, "measures.kpi_catalogue", catalogue_frame())
+    con.execute(ddl("clean", "kpi_daily", KPI_DAILY))
+    con.execute(CALENDAR.macro_sql())
+    for kpi in kpis().kpis:
+        for _, sql in kpi_queries(kpi, CALENDAR):
+            con.execute(f"INSERT INTO clean.kpi_daily {sql}", {"start": START, "end": END})

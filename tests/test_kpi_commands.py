@@ -8,11 +8,7 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from assets.common import replace_table
-from assets.kpi_sql import kpi_queries
-from assets.step2_measures import catalogue_frame
 from pipelines.cli import main
-from quality.schemas import KPI_DAILY, ddl
 from resources.project import config_dir
 from resources.settings import kpis
 from tests import kpi_dataset as data
@@ -22,15 +18,7 @@ from tests import kpi_dataset as data
 def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("cli") / "warehouse.duckdb"
     con = duckdb.connect(str(path))
-    data.build(con)
-    con.execute("CREATE SCHEMA measures")
-    replace_table(con, "measures.kpi_catalogue", catalogue_frame())
-    con.execute(ddl("clean", "kpi_daily", KPI_DAILY))
-    con.execute(data.CALENDAR.macro_sql())
-    for kpi in kpis().kpis:
-        for _, sql in kpi_queries(kpi, data.CALENDAR):
-            con.execute(f"INSERT INTO clean.kpi_daily {sql}",
-                        {"start": data.START, "end": data.END})
+    data.build_with_facts(con)
     con.close()
     return path
 

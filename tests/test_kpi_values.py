@@ -14,11 +14,8 @@ import duckdb
 import pandas as pd
 import pytest
 
-from assets.common import replace_table
 from assets.kpi_rollup import exact_quantiles, rollup, window_values
 from assets.kpi_sql import ALL, kpi_queries
-from assets.step2_measures import catalogue_frame
-from quality.schemas import KPI_DAILY, ddl
 from resources.settings import kpis
 from tests import kpi_dataset as data
 
@@ -69,15 +66,7 @@ EXPECTED: dict[str, float] = {
 @pytest.fixture(scope="module")
 def facts() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(":memory:")
-    data.build(con)
-    con.execute("CREATE SCHEMA measures")
-    replace_table(con, "measures.kpi_catalogue", catalogue_frame())
-    con.execute(ddl("clean", "kpi_daily", KPI_DAILY))
-    con.execute(data.CALENDAR.macro_sql())
-    for kpi in kpis().kpis:
-        for _, sql in kpi_queries(kpi, data.CALENDAR):
-            con.execute(f"INSERT INTO clean.kpi_daily {sql}",
-                        {"start": data.START, "end": data.END})
+    data.build_with_facts(con)
     yield con
     con.close()
 
