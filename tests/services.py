@@ -7,7 +7,9 @@ RabbitMQ can never pass there by skipping; on a laptop without them it skips and
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import subprocess
 
 import pytest
 
@@ -47,3 +49,14 @@ def require_module(name: str):
         return __import__(name)
     except ImportError as exc:
         unavailable(f"Python module {name} is not installed: {exc}")
+
+
+def stop_process_group(process: subprocess.Popen, grace: float = 30) -> None:
+    """End a server or worker the test started in its own process group (start_new_session):
+    SIGTERM lets it shut down cleanly; one that outlives `grace` seconds is killed."""
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)

@@ -12,7 +12,6 @@ import datetime as dt
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import uuid
@@ -26,7 +25,7 @@ import pytest
 from pipelines.jobs import build_nightly_schedule
 from pipelines.operations import operations
 from pipelines.runner import RANGE_END, RANGE_START
-from tests.services import require_module, require_service
+from tests.services import require_module, require_service, stop_process_group
 
 pytestmark = [pytest.mark.e2e, pytest.mark.services]
 
@@ -48,15 +47,6 @@ def pg_schema() -> Iterator[str]:
     finally:
         with psycopg.connect(PG, autocommit=True) as con:
             con.execute(f"DROP SCHEMA {schema} CASCADE")
-
-
-def _stop(process: subprocess.Popen) -> None:
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
 
 
 def _delete_queue(broker: str, queue: str) -> None:
@@ -107,7 +97,7 @@ def test_the_nightly_job_through_celery_on_a_postgres_instance(tmp_path, pg_sche
              "sevenstep_nightly", "--tags", json.dumps(tags)],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
     finally:
-        _stop(worker)
+        stop_process_group(worker)
         _delete_queue(env["SEVENSTEP_CELERY_BROKER"], queue)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-4000:] + "\nworker:\n" + worker_log.read_text()[-3000:]

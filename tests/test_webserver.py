@@ -16,7 +16,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -30,6 +29,7 @@ import pytest
 import yaml
 
 from pipelines.runner import RANGE_END, RANGE_START, ensure_instance_config
+from tests.services import stop_process_group
 
 pytestmark = pytest.mark.e2e
 
@@ -179,12 +179,7 @@ def ui(tmp_path_factory: pytest.TempPathFactory):
         ui.wait(ui.run_id)
         yield ui
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=30)
+        stop_process_group(server, grace=60)
 
 
 def _backfill(ui: Ui) -> dict:
